@@ -424,6 +424,7 @@ class StateTable:
                     resched = True
                 self._fail[s] = fails + 1
             prev_ts = self._ts[s]
+            tid = self.task_id(s) if code & C_DELETE else None
             self._unlink_state(s)
             self._link_state(s, to)
             self._ts[s] = now
@@ -447,7 +448,7 @@ class StateTable:
             if code & C_KILL:
                 eff.killed.append(s)
             if code & C_DELETE:
-                eff.deleted.append(self.task_id(s))
+                eff.deleted.append(tid)
                 self._remove(s)
                 pending_free.append(s)
                 return

@@ -641,6 +641,7 @@ cdef class StateTable:
                     resched = True
                 self._fail[s] = fails + 1
             prev_ts = self._ts[s]
+            tid = self.task_id(s) if code & C_DELETE else None
             self._unlink_state(s)
             self._link_state(s, to)
             self._ts[s] = now
@@ -665,7 +666,7 @@ cdef class StateTable:
             if code & C_KILL:
                 _vec_push(&out.killed, s)
             if code & C_DELETE:
-                deleted.append(self.task_id(s))
+                deleted.append(tid)
                 self._remove(s)
                 _vec_push(&out.pending_free, s)
                 return 0
