@@ -2,8 +2,10 @@
 
 Environment switches:
   AURORA_NO_EXTENSIONS=1   build nothing compiled; at import time the pure-Python twins are used.
-  AURORA_CYTHON_PROFILE=1  compile with line tracing and write Cython's HTML annotation next to each
-                           module, so py-spy and line profilers see Cython lines.
+  AURORA_CYTHON_PROFILE=1  compile with line tracing, and write Cython's HTML annotation of each
+                           module under build/cython-profile/, so profilers see Cython lines.
+                           Build with `build_ext --inplace --force` to switch into this mode and
+                           again (without the variable) to switch back.
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ def extensions() -> list:
     }
     if PROFILE:
         directives.update({"linetrace": True, "binding": True, "profile": True})
-    return cythonize(exts, compiler_directives=directives, annotate=PROFILE)
+    if PROFILE:
+        return cythonize(exts, compiler_directives=directives, annotate=True, force=True,
+                         build_dir="build/cython-profile")
+    return cythonize(exts, compiler_directives=directives)
 
 
 setup(
