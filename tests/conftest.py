@@ -30,6 +30,18 @@ def statetable(impl: str) -> ModuleType:
     return load("statetable", impl)
 
 
+@pytest.fixture
+def cluster_mod(impl: str) -> ModuleType:
+    """The cluster model module in the implementation under test."""
+    return load("cluster", impl)
+
+
+@pytest.fixture
+def matcher(impl: str) -> ModuleType:
+    """The matcher (feasibility + placement) module in the implementation under test."""
+    return load("matcher", impl)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     mode = "pure twins only (AURORA_NO_EXTENSIONS=1)" if NO_EXTENSIONS else "compiled and pure"
     return f"aurora implementations under test: {mode}"
