@@ -229,3 +229,22 @@ def test_bad_input_is_rejected_with_the_field_named(cluster_mod: ModuleType,
     assert cl.free(0)[0] == 8 * CPU  # all or nothing
     with pytest.raises(IndexError, match="unknown host id 4"):
         cl.set_offer(4, True)
+
+
+def test_limit_holds_in_the_first_call_of_an_untracked_job(cluster_mod: ModuleType,
+                                                           matcher: ModuleType) -> None:
+    cl = build(cluster_mod, 2)
+    req = matcher.Request(cl, 7, CPU, GB, GB, constraints=[("limit", "host", 1)])
+    placed, _ = matcher.place(cl, req, matcher.order_random(cl, 0), 2)
+    assert sorted(placed) == [0, 1]
+
+
+def test_no_order_means_every_host_in_id_order(cluster_mod: ModuleType,
+                                               matcher: ModuleType) -> None:
+    cl = build(cluster_mod, 4)
+    cl.set_offer(1, False)
+    cl.set_attributes(2, {"host": "h2", "zone": ["a", "b"]})  # a multi-valued host
+    req = matcher.Request(cl, 0, 5 * CPU, GB, GB)
+    placed, counts = matcher.place(cl, req, None, 10)
+    assert list(placed) == [0, 2, 3]
+    assert veto_map(req, counts) == {"Insufficient: CPU": 3}

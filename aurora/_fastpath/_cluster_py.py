@@ -64,6 +64,8 @@ class Cluster:
         self.offer = array("B")
         self.dedicated = array("B")
         self.multi = array("B")
+        # offer | multi << 1, in one byte: what the matcher's scan reads per host.
+        self.hflags = array("B")
         self.host_class = array("i")
         self.attr_names: list[str] = []
         self._attr_ids: dict[str, int] = {}
@@ -154,6 +156,7 @@ class Cluster:
         self.offer.append(1 if offer else 0)
         self.dedicated.append(0)
         self.multi.append(0)
+        self.hflags.append(1 if offer else 0)
         self.host_class.append(-1)
         for col in self.attr_cols:
             col.append(-1)
@@ -189,6 +192,7 @@ class Cluster:
                 self._multi[(host, a)] = vids
                 multi = 1
         self.multi[host] = multi
+        self.hflags[host] = self.offer[host] | (multi << 1)
         self.dedicated[host] = 1 if self.attr_cols[self._dedicated_attr][host] >= 0 else 0
         self._reclassify(host)
 
@@ -217,6 +221,7 @@ class Cluster:
     def set_offer(self, host: int, present: bool) -> None:
         self._check_host(host)
         self.offer[host] = 1 if present else 0
+        self.hflags[host] = self.offer[host] | (self.multi[host] << 1)
 
     def _reclassify(self, host: int) -> None:
         shared = tuple(

@@ -173,9 +173,9 @@ def _limit_room(cluster: Cluster, req: Request, counts: list[array], h: int) -> 
     return -1, room
 
 
-def place(cluster: Cluster, req: Request, order: Sequence[int], count: int,
+def place(cluster: Cluster, req: Request, order: Sequence[int] | None, count: int,
           max_per_host: int = 0) -> tuple[array, array]:
-    """Place up to COUNT instances of REQ, visiting hosts in ORDER.
+    """Place up to COUNT instances of REQ, visiting hosts in ORDER (None: in id order).
 
     Returns (host of each placed instance, veto counts by code). The veto counts are complete
     only when fewer than COUNT were placed (the whole order was visited).
@@ -184,17 +184,15 @@ def place(cluster: Cluster, req: Request, order: Sequence[int], count: int,
     vetoes = array("q", [0]) * req.ncodes
     if count <= 0:
         return placed, vetoes
-    trackers = cluster.trackers(req.job)
-    for t in trackers:
-        t.ensure(cluster.value_count(t.attr))
     counts = [cluster.track(req.job, a).counts for a in req.l_attr]
-    for t in trackers:  # tracking may have added some
+    trackers = cluster.trackers(req.job)  # after track(): it may have added some
+    for t in trackers:
         t.ensure(cluster.value_count(t.attr))
     free = (cluster.cpu_free, cluster.ram_free, cluster.disk_free, cluster.gpu_free,
             cluster.port_free)
     res = req.res
     remaining = count
-    for h in order:
+    for h in range(cluster.host_count) if order is None else order:
         if not cluster.offer[h]:
             continue
         here = 0

@@ -60,6 +60,8 @@ cdef class Cluster:
         self.offer = pyarray.array("B")
         self.dedicated = pyarray.array("B")
         self.multi = pyarray.array("B")
+        # offer | multi << 1, in one byte: what the matcher's scan reads per host.
+        self.hflags = pyarray.array("B")
         self.host_class = pyarray.array("i")
         self.attr_names = []
         self._attr_ids = {}
@@ -150,6 +152,7 @@ cdef class Cluster:
         self.offer.append(1 if offer else 0)
         self.dedicated.append(0)
         self.multi.append(0)
+        self.hflags.append(1 if offer else 0)
         self.host_class.append(-1)
         for col in self.attr_cols:
             col.append(-1)
@@ -185,6 +188,7 @@ cdef class Cluster:
                 self._multi[(host, a)] = vids
                 multi = 1
         self.multi[host] = multi
+        self.hflags[host] = self.offer[host] | (multi << 1)
         self.dedicated[host] = 1 if self.attr_cols[self._dedicated_attr][host] >= 0 else 0
         self._reclassify(host)
 
@@ -213,6 +217,7 @@ cdef class Cluster:
     def set_offer(self, host: int, present: bool) -> None:
         self._check_host(host)
         self.offer[host] = 1 if present else 0
+        self.hflags[host] = self.offer[host] | (self.multi[host] << 1)
 
     def _reclassify(self, host: int) -> None:
         shared = tuple(
