@@ -133,3 +133,13 @@ def test_bad_backoff_settings_are_rejected() -> None:
         TaskGroups(FakeClock(), initial_backoff_ms=0)
     with pytest.raises(ValueError, match="max_attempts_per_sec"):
         TaskGroups(FakeClock(), max_attempts_per_sec=0)
+
+
+def test_placed_instances_get_distinct_port_numbers(impl: str, cluster_mod: ModuleType) -> None:
+    cl = cluster_mod.Cluster()
+    cl.add_host("a", 8000, 16 * GB, 16 * GB, port_ranges=[(31000, 31003)])
+    engine = Engine(cl, impl=impl)
+    placement = engine.place(engine.request("g", 0, 1000, GB, GB, 0, 2), 3)
+    assert list(placement.hosts) == [0, 0]
+    assert placement.ports == ((31000, 31001), (31002, 31003))
+    assert placement.pending_reason() == "Insufficient: ports (1 host)"

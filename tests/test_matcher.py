@@ -248,3 +248,23 @@ def test_no_order_means_every_host_in_id_order(cluster_mod: ModuleType,
     placed, counts = matcher.place(cl, req, None, 10)
     assert list(placed) == [0, 2, 3]
     assert veto_map(req, counts) == {"Insufficient: CPU": 3}
+
+
+def test_ports_come_from_the_host_ranges(cluster_mod: ModuleType) -> None:
+    cl = cluster_mod.Cluster()
+    h = cl.add_host("a", CPU, GB, GB, port_ranges=[(31005, 31006), (31000, 31001)])
+    assert cl.total(h)[4] == 4 and cl.port_ranges(h) == ((31000, 31001), (31005, 31006))
+    assert cl.pick_ports(h, 3) == (31000, 31001, 31005)
+    cl.return_ports(h, [31001])
+    assert cl.pick_ports(h, 2) == (31001, 31006)
+    with pytest.raises(ValueError, match="has 0 free ports, 1 asked"):
+        cl.pick_ports(h, 1)
+    with pytest.raises(ValueError, match="was not handed out"):
+        cl.return_ports(h, [40000])
+    with pytest.raises(ValueError, match="overlap"):
+        cl.add_host("b", CPU, GB, GB, port_ranges=[(10, 20), (20, 30)])
+    with pytest.raises(ValueError, match="within 1-65535"):
+        cl.add_host("c", CPU, GB, GB, port_ranges=[(0, 5)])
+    with pytest.raises(ValueError, match="3 ports given but the ranges hold 2"):
+        cl.add_host("d", CPU, GB, GB, 0, 3, port_ranges=[(1, 2)])
+    assert cl.port_ranges(cl.add_host("e", CPU, GB, GB, 0, 3)) == ((1, 3),)

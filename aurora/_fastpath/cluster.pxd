@@ -39,6 +39,8 @@ cdef class Cluster:
     cdef dict _classes
     cdef dict _trackers
     cdef int _dedicated_attr
+    cdef list _ports
+    cdef dict _taken
 
     cpdef tuple values_of(self, int host, int attr)
     cdef int _adjust(self, int host, int cpu, int ram, int disk, int gpus, int ports) except -1

@@ -10,6 +10,7 @@ from cpython cimport array
 
 import array as pyarray
 from collections.abc import Iterable, Mapping
+from itertools import pairwise
 
 NONE, SCHEDULED, DRAINING, DRAINED = 1, 2, 3, 4  # Aurora's MaintenanceMode numbers
 MAINTENANCE_MODES = (NONE, SCHEDULED, DRAINING, DRAINED)
@@ -21,6 +22,26 @@ def _check_amount(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT32_MAX:
         raise ValueError(f"{name} must be an integer in 0..{INT32_MAX}, got {value!r}")
     return value
+
+
+def _port_ranges(hostname: str, ports: int,
+                 ranges: Iterable[tuple[int, int]] | None) -> tuple[tuple[int, int], ...]:
+    """Validated, sorted, non-overlapping inclusive port ranges for a host."""
+    _check_amount("ports", ports)
+    if ranges is None:
+        return ((1, ports),) if ports else ()
+    out = sorted((int(b), int(e)) for b, e in ranges)
+    for b, e in out:
+        if not 1 <= b <= e <= 65535:
+            raise ValueError(f"host {hostname!r}: port range {b}-{e} must lie within 1-65535 "
+                             "with begin <= end")
+    for (_, e1), (b2, e2) in pairwise(out):
+        if b2 <= e1:
+            raise ValueError(f"host {hostname!r}: port ranges overlap at {b2}-{e2}")
+    total = sum(e - b + 1 for b, e in out)
+    if ports and ports != total:
+        raise ValueError(f"host {hostname!r}: {ports} ports given but the ranges hold {total}")
+    return tuple(out)
 
 
 cdef class LimitCounts:
@@ -72,6 +93,8 @@ cdef class Cluster:
         self._multi = {}
         self._classes = {}
         self._trackers = {}
+        self._ports = []
+        self._taken = {}
         self._dedicated_attr = self.intern_attr(DEDICATED)
 
     # ------------------------------------------------------------ interning
@@ -129,12 +152,19 @@ cdef class Cluster:
 
     def add_host(self, hostname: str, cpu_milli: int, ram_mb: int, disk_mb: int, gpus: int = 0,
                  ports: int = 0, attributes: Mapping[str, str | Iterable[str]] | None = None,
-                 maintenance: int = NONE, offer: bool = True) -> int:
-        """Register a host with its total resources (all free); returns its id."""
+                 maintenance: int = NONE, offer: bool = True,
+                 port_ranges: Iterable[tuple[int, int]] | None = None) -> int:
+        """Register a host with its total resources (all free); returns its id.
+
+        PORT_RANGES are the host's ports as inclusive (begin, end) ranges (as Mesos offers
+        them); without them a host with PORTS ports has ports 1..PORTS.
+        """
         if not hostname:
             raise ValueError("host name must not be empty")
         if hostname in self._host_ids:
             raise ValueError(f"host {hostname!r} is already registered")
+        ranges = _port_ranges(hostname, ports, port_ranges)
+        ports = sum(e - b + 1 for b, e in ranges)
         amounts = [_check_amount(n, v) for n, v in (
             ("cpu_milli", cpu_milli), ("ram_mb", ram_mb), ("disk_mb", disk_mb), ("gpus", gpus),
             ("ports", ports))]
@@ -156,6 +186,7 @@ cdef class Cluster:
         self.host_class.append(-1)
         for col in self.attr_cols:
             col.append(-1)
+        self._ports.append(ranges)
         self.set_attributes(h, attributes or {})
         return h
 
@@ -269,6 +300,45 @@ cdef class Cluster:
                     f"(free {free[host]}, total {total[host]})")
         for (free, _, _), d in zip(cols, deltas, strict=True):
             free[host] += d
+
+    def port_ranges(self, host: int) -> tuple[tuple[int, int], ...]:
+        self._check_host(host)
+        return self._ports[host]
+
+    def pick_ports(self, host: int, n: int) -> tuple[int, ...]:
+        """Hand out N of the host's port numbers, lowest free first.
+
+        Placement reserves port *counts* (``port_free``); this turns a reservation into numbers
+        and leaves the count alone. ValueError when fewer than N are left.
+        """
+        self._check_host(host)
+        if n <= 0:
+            return ()
+        taken = self._taken.setdefault(host, set())
+        out: list[int] = []
+        for begin, end in self._ports[host]:
+            port = begin
+            while port <= end and len(out) < n:
+                if port not in taken:
+                    out.append(port)
+                port += 1
+            if len(out) == n:
+                break
+        if len(out) < n:
+            raise ValueError(f"host {self.hostnames[host]!r} has {len(out)} free ports, "
+                             f"{n} asked")
+        taken.update(out)
+        return tuple(out)
+
+    def return_ports(self, host: int, ports: Iterable[int]) -> None:
+        """Take back port numbers from pick_ports (the count is released with release())."""
+        self._check_host(host)
+        taken = self._taken.get(host, set())
+        for port in ports:
+            if port not in taken:
+                raise ValueError(f"port {port} of host {self.hostnames[host]!r} was not handed "
+                                 "out")
+            taken.discard(port)
 
     # ------------------------------------------------------------ limit counts
     def track(self, job: int, attr: int, hosts: Iterable[int] = ()) -> LimitCounts:

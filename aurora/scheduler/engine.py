@@ -13,7 +13,8 @@ the order a group meets them:
                 maintenance, value constraints), static checks on unique attributes, limit
                 constraints from the job's live counts, resources.
 4. place     -- the kernel puts as many instances on each passing host as fit, updating free
-                resources and limit counts in the same pass (``rack limit:2`` holds in a batch).
+                resources and limit counts in the same pass (``rack limit:2`` holds in a batch);
+                instances that ask for named ports get port numbers from the host's ranges.
 5. reasons   -- for instances left unplaced, hosts per veto, typed static or dynamic, ready to be
                 Aurora's pending reason.
 
@@ -55,6 +56,7 @@ class Placement:
     hosts: array  # host id of each placed instance, in placement order
     requested: int
     vetoes: tuple[Veto, ...]  # complete when fewer than requested were placed
+    ports: tuple[tuple[int, ...], ...] = ()  # port numbers of each placed instance, if asked
 
     @property
     def unplaced(self) -> int:
@@ -141,7 +143,11 @@ class Engine:
         vetoes: tuple[Veto, ...] = ()
         if len(hosts) < count:
             vetoes = self.reasons(request, counts)
-        return Placement(hosts, count, vetoes)
+        nports = request.res[4]
+        ports: tuple[tuple[int, ...], ...] = ()
+        if nports:  # the kernel reserved counts; hand out the numbers
+            ports = tuple(self.cluster.pick_ports(h, nports) for h in hosts)
+        return Placement(hosts, count, vetoes, ports)
 
     @staticmethod
     def reasons(request: Any, counts: array) -> tuple[Veto, ...]:
