@@ -63,6 +63,11 @@ setup(
     install_requires=[
         "msgspec>=0.18",
         "rich>=13",
+        "rocksdict>=0.3.20",
+        "uvloop>=0.19",
+        "thriftpy2>=0.5",
+        "aiohttp>=3.9",
+        "prometheus-client>=0.20",
     ],
     extras_require={
         "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "py-spy>=0.3.14", "cython>=3.0"],
