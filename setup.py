@@ -58,7 +58,7 @@ setup(
     description="Apache Aurora's scheduler reimplemented in Python with Cython hot paths",
     python_requires=">=3.11",
     packages=find_packages(include=["aurora", "aurora.*", "bench", "bench.*"]),
-    package_data={"aurora._fastpath": ["*.pxd", "*.pyx"]},
+    package_data={"aurora._fastpath": ["*.pxd", "*.pyx"], "aurora.api": ["aurora.thrift"]},
     ext_modules=extensions(),
     install_requires=[
         "msgspec>=0.18",
@@ -70,7 +70,9 @@ setup(
         "prometheus-client>=0.20",
     ],
     extras_require={
-        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "py-spy>=0.3.14", "cython>=3.0"],
+        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "py-spy>=0.3.14", "cython>=3.0",
+                # Apache Thrift's own library: the tests check our wire format against it.
+                "thrift>=0.16"],
     },
     zip_safe=False,
 )
