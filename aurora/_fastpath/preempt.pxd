@@ -1,5 +1,7 @@
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
+from aurora._fastpath.common cimport RowHash
+
 
 cdef struct VKey:
     # One eligible victim of the host being searched: what preempting it frees (CPU already zero
@@ -45,10 +47,8 @@ cdef class VictimIndex:
     cdef int32_t* _host_head
     cdef int32_t* _host_count
 
-    # task -> row, open addressing (rows; -1 empty, -2 tombstone).
-    cdef int32_t* _htab
-    cdef Py_ssize_t _hcap
-    cdef Py_ssize_t _hused
+    # task -> row (keyed through _task, read as uint64: the same bits).
+    cdef RowHash _hash
 
     # Sort scratch, at least as long as the fullest host's list has ever been.
     cdef VKey* _keys
@@ -57,10 +57,6 @@ cdef class VictimIndex:
     cdef int _reserve_rows(self, Py_ssize_t n) except -1
     cdef int _reserve_hosts(self, Py_ssize_t n) except -1
     cdef int _reserve_keys(self, Py_ssize_t n) except -1
-    cdef int _hash_reserve(self, Py_ssize_t n) except -1
-    cdef void _hash_put(self, int64_t task, int32_t row) noexcept nogil
-    cdef int32_t _hash_get(self, int64_t task) noexcept nogil
-    cdef void _hash_del(self, int64_t task) noexcept nogil
     cdef Py_ssize_t _search(self, const int32_t** slack, const uint8_t* eligible,
                             Py_ssize_t nhosts, const int64_t* order, Py_ssize_t nvisit,
                             Request* req, Py_ssize_t max_slots, uint8_t* used,

@@ -9,15 +9,16 @@ sort (or qsort when a host holds many), and added largest first until the reques
 """
 
 from cpython cimport array
-from libc.stdint cimport int32_t, int64_t, uint8_t
-from libc.stdlib cimport calloc, free, malloc, qsort, realloc
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc, qsort
 from libc.string cimport memcpy
+
+from aurora._fastpath.common cimport _grow, rowhash_del, rowhash_free, rowhash_get
+from aurora._fastpath.common cimport rowhash_put, rowhash_reserve
 
 import array as pyarray
 
 cdef enum:
-    H_EMPTY = -1
-    H_TOMB = -2
     INSERTION_SORT_MAX = 24
 
 INT32_MIN = -0x80000000
@@ -82,23 +83,6 @@ cdef object _buffer_view(str name, object obj, object formats, Py_ssize_t itemsi
 
 
 # ----------------------------------------------------------------- C helpers
-cdef inline unsigned long long _mix(unsigned long long x) noexcept nogil:
-    x ^= x >> 30
-    x *= 0xbf58476d1ce4e5b9ULL
-    x ^= x >> 27
-    x *= 0x94d049bb133111ebULL
-    x ^= x >> 31
-    return x
-
-
-cdef int _grow(void** ptr, Py_ssize_t count, size_t itemsize) except -1:
-    cdef void* p = realloc(ptr[0], count * itemsize if count else 1)
-    if p == NULL:
-        raise MemoryError()
-    ptr[0] = p
-    return 0
-
-
 cdef inline int _key_cmp(const VKey* a, const VKey* b) noexcept nogil:
     # < 0 when A goes first: larger resources first (CPU, RAM, disk, ports, GPUs), then lower task.
     if a.cpu != b.cpu:
@@ -140,14 +124,14 @@ cdef class VictimIndex:
 
     def __cinit__(self):
         self._free = -1
-        self._hash_reserve(8)
+        rowhash_reserve(&self._hash, 8, self._live, <const uint64_t*>self._task)
 
     def __dealloc__(self):
         free(self._task); free(self._host); free(self._cpu); free(self._ram); free(self._disk)
         free(self._gpus); free(self._ports); free(self._prio); free(self._pre); free(self._rev)
         free(self._role); free(self._prev); free(self._next)
         free(self._host_head); free(self._host_count)
-        free(self._htab)
+        rowhash_free(&self._hash)
         free(self._keys)
 
     # ------------------------------------------------------------- storage growth
@@ -192,64 +176,6 @@ cdef class VictimIndex:
         self._keys_cap = cap
         return 0
 
-    cdef int _hash_reserve(self, Py_ssize_t n) except -1:
-        # Keep (entries + tombstones) at most half the table.
-        if (self._hused + n - self._live) * 2 <= self._hcap and n * 2 <= self._hcap:
-            return 0
-        cdef Py_ssize_t cap = 16
-        while cap < 2 * n:
-            cap *= 2
-        cdef int32_t* old = self._htab
-        cdef Py_ssize_t oldcap = self._hcap
-        cdef int32_t* tab = <int32_t*>malloc(cap * sizeof(int32_t))
-        if tab == NULL:
-            raise MemoryError()
-        cdef Py_ssize_t i
-        for i in range(cap):
-            tab[i] = H_EMPTY
-        self._htab = tab
-        self._hcap = cap
-        self._hused = 0
-        for i in range(oldcap):
-            if old[i] >= 0:
-                self._hash_put(self._task[old[i]], old[i])
-        free(old)
-        return 0
-
-    cdef void _hash_put(self, int64_t task, int32_t row) noexcept nogil:
-        cdef Py_ssize_t mask = self._hcap - 1
-        cdef Py_ssize_t i = <Py_ssize_t>(_mix(<unsigned long long>task) & mask)
-        while self._htab[i] >= 0:
-            i = (i + 1) & mask
-        if self._htab[i] == H_EMPTY:
-            self._hused += 1
-        self._htab[i] = row
-
-    cdef int32_t _hash_get(self, int64_t task) noexcept nogil:
-        cdef Py_ssize_t mask = self._hcap - 1
-        cdef Py_ssize_t i = <Py_ssize_t>(_mix(<unsigned long long>task) & mask)
-        cdef int32_t r
-        while True:
-            r = self._htab[i]
-            if r == H_EMPTY:
-                return -1
-            if r >= 0 and self._task[r] == task:
-                return r
-            i = (i + 1) & mask
-
-    cdef void _hash_del(self, int64_t task) noexcept nogil:
-        cdef Py_ssize_t mask = self._hcap - 1
-        cdef Py_ssize_t i = <Py_ssize_t>(_mix(<unsigned long long>task) & mask)
-        cdef int32_t r
-        while True:
-            r = self._htab[i]
-            if r == H_EMPTY:
-                return
-            if r >= 0 and self._task[r] == task:
-                self._htab[i] = H_TOMB
-                return
-            i = (i + 1) & mask
-
     # ------------------------------------------------------------- membership
     def __len__(self):
         return self._live
@@ -257,7 +183,7 @@ cdef class VictimIndex:
     def __contains__(self, task):
         if not _is_handle(task) or not 0 <= task <= INT64_MAX:
             return False
-        return self._hash_get(<int64_t>task) >= 0
+        return rowhash_get(&self._hash, <const uint64_t*>self._task, <int64_t>task) >= 0
 
     def add(self, task, host, cpu_milli, ram_mb, disk_mb, gpus, ports, priority, preemptible,
             revocable, role):
@@ -267,7 +193,7 @@ cdef class VictimIndex:
         """
         _check_task(task)
         cdef int64_t t = task
-        if self._hash_get(t) >= 0:
+        if rowhash_get(&self._hash, <const uint64_t*>self._task, t) >= 0:
             raise ValueError(f"task {task} is already in the victim index")
         cdef int32_t h = _field(task, "host", host, 0, INT32_MAX - 1)
         cdef int32_t c = _field(task, "cpu_milli", cpu_milli, 0, INT32_MAX)
@@ -281,7 +207,7 @@ cdef class VictimIndex:
         cdef int32_t rl = _field(task, "role", role, 0, INT32_MAX)
         self._reserve_hosts(<Py_ssize_t>h + 1)
         self._reserve_keys(<Py_ssize_t>self._host_count[h] + 1)
-        self._hash_reserve(self._live + 1)
+        rowhash_reserve(&self._hash, self._live + 1, self._live, <const uint64_t*>self._task)
         cdef int32_t r = self._free
         if r >= 0:
             self._free = self._next[r]
@@ -309,14 +235,14 @@ cdef class VictimIndex:
             self._prev[head] = r
         self._host_head[h] = r
         self._host_count[h] += 1
-        self._hash_put(t, r)
+        rowhash_put(&self._hash, t, r)
         self._live += 1
 
     def remove(self, task):
         """Forget TASK (it stopped running). KeyError naming the task when it is not indexed."""
         cdef int32_t r = -1
         if _is_handle(task) and 0 <= task <= INT64_MAX:
-            r = self._hash_get(<int64_t>task)
+            r = rowhash_get(&self._hash, <const uint64_t*>self._task, <int64_t>task)
         if r < 0:
             raise KeyError(f"task {task!r} is not in the victim index")
         cdef int32_t h = self._host[r]
@@ -329,7 +255,7 @@ cdef class VictimIndex:
         if n >= 0:
             self._prev[n] = p
         self._host_count[h] -= 1
-        self._hash_del(self._task[r])
+        rowhash_del(&self._hash, <const uint64_t*>self._task, self._task[r])
         self._host[r] = -1
         self._next[r] = self._free
         self._free = r

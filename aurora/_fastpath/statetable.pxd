@@ -1,5 +1,7 @@
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
+from aurora._fastpath.common cimport RowHash
+
 
 cdef struct Vec:
     int64_t* data
@@ -62,10 +64,8 @@ cdef class StateTable:
     cdef int32_t* _ev_next
     cdef int32_t _ev_free
 
-    # seq -> slot, open addressing (slots; -1 empty, -2 tombstone).
-    cdef int32_t* _htab
-    cdef Py_ssize_t _hcap
-    cdef Py_ssize_t _hused
+    # seq -> slot (keyed through _seq).
+    cdef RowHash _hash
 
     cdef int32_t _state_head[32]
     cdef int64_t _state_count[32]
@@ -99,10 +99,6 @@ cdef class StateTable:
 
     cdef int _reserve_slots(self, Py_ssize_t n) except -1
     cdef int _reserve_events(self, Py_ssize_t n) except -1
-    cdef int _hash_reserve(self, Py_ssize_t n) except -1
-    cdef void _hash_put(self, uint64_t seq, int32_t slot) noexcept nogil
-    cdef int32_t _hash_get(self, uint64_t seq) noexcept nogil
-    cdef void _hash_del(self, uint64_t seq) noexcept nogil
     cdef int32_t _alloc(self) except -2
     cdef void _link_state(self, int32_t s, int st) noexcept nogil
     cdef void _unlink_state(self, int32_t s) noexcept nogil

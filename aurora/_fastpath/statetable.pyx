@@ -9,8 +9,11 @@ storage: a bulk call changes memory and returns an ``Effects`` for the service l
 
 from cpython cimport array
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy
+
+from aurora._fastpath.common cimport _grow, rowhash_del, rowhash_free, rowhash_get
+from aurora._fastpath.common cimport rowhash_put, rowhash_reserve
 
 import array as pyarray
 import os
@@ -33,8 +36,6 @@ cdef enum:
     PARTITIONED = 18
     F_WAS_KILLING = 1
     F_INTERRUPTED = 2
-    H_EMPTY = -1
-    H_TOMB = -2
 
 cdef uint16_t C_VALID = Code.VALID
 cdef uint16_t C_SAVE = Code.SAVE_STATE
@@ -71,15 +72,6 @@ cdef int _check_status(object to) except -1:
     return <int>to
 
 
-cdef inline uint64_t _mix(uint64_t x) noexcept nogil:
-    x ^= x >> 30
-    x *= 0xbf58476d1ce4e5b9ULL
-    x ^= x >> 27
-    x *= 0x94d049bb133111ebULL
-    x ^= x >> 31
-    return x
-
-
 cdef int _vec_push(Vec* v, int64_t x) except -1:
     cdef Py_ssize_t cap
     cdef int64_t* data
@@ -107,14 +99,6 @@ cdef void _vec_free(Vec* v) noexcept nogil:
     v.data = NULL
     v.n = 0
     v.cap = 0
-
-
-cdef int _grow(void** ptr, Py_ssize_t count, size_t itemsize) except -1:
-    cdef void* p = realloc(ptr[0], count * itemsize if count else 1)
-    if p == NULL:
-        raise MemoryError()
-    ptr[0] = p
-    return 0
 
 
 cdef class StateTable:
@@ -148,7 +132,7 @@ cdef class StateTable:
         self._messages = [None]
         self._message_ids = {}
         self._msg_to_lost = self.intern_message(MSG_TO_LOST)
-        self._hash_reserve(8)
+        rowhash_reserve(&self._hash, 8, self._live, self._seq)
 
     def __dealloc__(self):
         cdef Py_ssize_t j
@@ -158,7 +142,7 @@ cdef class StateTable:
         free(self._st_prev); free(self._st_next); free(self._job_prev); free(self._job_next)
         free(self._host_prev); free(self._host_next)
         free(self._ev_ts); free(self._ev_status); free(self._ev_msg); free(self._ev_next)
-        free(self._htab)
+        rowhash_free(&self._hash)
         if self._job_inst != NULL:
             for j in range(self._njobs):
                 free(self._job_inst[j])
@@ -204,64 +188,6 @@ cdef class StateTable:
         _grow(<void**>&self._ev_next, cap, sizeof(int32_t))
         self._ev_cap = cap
         return 0
-
-    cdef int _hash_reserve(self, Py_ssize_t n) except -1:
-        # Keep (entries + tombstones) at most half the table.
-        if (self._hused + n - self._live) * 2 <= self._hcap and n * 2 <= self._hcap:
-            return 0
-        cdef Py_ssize_t cap = 16
-        while cap < 2 * n:
-            cap *= 2
-        cdef int32_t* old = self._htab
-        cdef Py_ssize_t oldcap = self._hcap
-        cdef int32_t* tab = <int32_t*>malloc(cap * sizeof(int32_t))
-        if tab == NULL:
-            raise MemoryError()
-        cdef Py_ssize_t i
-        for i in range(cap):
-            tab[i] = H_EMPTY
-        self._htab = tab
-        self._hcap = cap
-        self._hused = 0
-        for i in range(oldcap):
-            if old[i] >= 0:
-                self._hash_put(self._seq[old[i]], old[i])
-        free(old)
-        return 0
-
-    cdef void _hash_put(self, uint64_t seq, int32_t slot) noexcept nogil:
-        cdef Py_ssize_t mask = self._hcap - 1
-        cdef Py_ssize_t i = <Py_ssize_t>(_mix(seq) & mask)
-        while self._htab[i] >= 0:
-            i = (i + 1) & mask
-        if self._htab[i] == H_EMPTY:
-            self._hused += 1
-        self._htab[i] = slot
-
-    cdef int32_t _hash_get(self, uint64_t seq) noexcept nogil:
-        cdef Py_ssize_t mask = self._hcap - 1
-        cdef Py_ssize_t i = <Py_ssize_t>(_mix(seq) & mask)
-        cdef int32_t s
-        while True:
-            s = self._htab[i]
-            if s == H_EMPTY:
-                return -1
-            if s >= 0 and self._seq[s] == seq:
-                return s
-            i = (i + 1) & mask
-
-    cdef void _hash_del(self, uint64_t seq) noexcept nogil:
-        cdef Py_ssize_t mask = self._hcap - 1
-        cdef Py_ssize_t i = <Py_ssize_t>(_mix(seq) & mask)
-        cdef int32_t s
-        while True:
-            s = self._htab[i]
-            if s == H_EMPTY:
-                return
-            if s >= 0 and self._seq[s] == seq:
-                self._htab[i] = H_TOMB
-                return
-            i = (i + 1) & mask
 
     # ------------------------------------------------------------- registries
     def add_job(self, str role, str environment, str name):
@@ -469,7 +395,7 @@ cdef class StateTable:
     # ------------------------------------------------------------- creation
     cdef int32_t _create(self, int32_t cfg, int32_t inst, uint8_t status, int64_t ts,
                          uint32_t msg, int32_t fail, uint64_t anc, uint8_t flaps) except -2:
-        self._hash_reserve(self._live + 1)
+        rowhash_reserve(&self._hash, self._live + 1, self._live, self._seq)
         cdef int32_t s = self._alloc()
         cdef int32_t job = self._cfg_job[cfg]
         self._job[s] = job
@@ -481,7 +407,7 @@ cdef class StateTable:
         self._flaps[s] = flaps
         self._tparts[s] = 0
         self._seq[s] = self.next_seq
-        self._hash_put(self.next_seq, s)
+        rowhash_put(&self._hash, self.next_seq, s)
         self.next_seq += 1
         self._anc[s] = anc
         self._ts[s] = ts
@@ -523,7 +449,7 @@ cdef class StateTable:
             f = self._st_next[f]
         self._reserve_slots(self._n + count - free_slots)
         self._reserve_events(self._ev_n + count)
-        self._hash_reserve(self._live + count)
+        rowhash_reserve(&self._hash, self._live + count, self._live, self._seq)
         cdef uint32_t msg = self.intern_message(message)
         cdef Out out
         out.created.data = NULL
@@ -720,7 +646,7 @@ cdef class StateTable:
         cdef int32_t inst = self._inst[s]
         if inst < self._job_inst_len[job] and self._job_inst[job][inst] == s:
             self._job_inst[job][inst] = -1
-        self._hash_del(self._seq[s])
+        rowhash_del(&self._hash, self._seq, self._seq[s])
         cdef int32_t e = self._ev_head[s]
         cdef int32_t n
         while e >= 0:
@@ -794,7 +720,7 @@ cdef class StateTable:
             return -1
         if ns != self.namespace:
             return -1
-        cdef int32_t s = self._hash_get(seq)
+        cdef int32_t s = rowhash_get(&self._hash, self._seq, seq)
         if s < 0 or self.task_id(s) != tid:
             return -1
         return s
@@ -873,7 +799,7 @@ cdef class StateTable:
             sizeof(int64_t) + sizeof(uint8_t) + sizeof(uint32_t) + sizeof(int32_t)
         )
         cdef Py_ssize_t total = self._cap * per_slot + self._ev_cap * per_event
-        total += self._hcap * sizeof(int32_t)
+        total += self._hash.cap * sizeof(int32_t)
         cdef Py_ssize_t j
         for j in range(self._njobs):
             total += self._job_inst_cap[j] * sizeof(int32_t)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aurora.scheduler.engine import Engine
 from bench import clusters
-from bench.registry import RunContext, Scenario, register, timed
+from bench.attempts import failed_attempts
+from bench.registry import RunContext, Scenario, register
 from bench.result import Result
 
 FULL_HOSTS, QUICK_HOSTS = 10_000, 2_000
@@ -41,6 +41,13 @@ def fill_full(cluster: Any, victims: Any = None) -> dict[int, tuple[int, int, in
     return tasks
 
 
+def full_cluster(ctx: RunContext, victims: Any = None) -> tuple[Any, dict]:
+    """The run's cluster, QUICK_HOSTS or FULL_HOSTS standard hosts, and the tasks `fill_full`
+    (with VICTIMS) filled it with."""
+    cluster = clusters.build(ctx.impl, QUICK_HOSTS if ctx.quick else FULL_HOSTS)
+    return cluster, fill_full(cluster, victims)
+
+
 def full_tally(nhosts: int) -> dict[int, tuple[int, int, int, int, int]]:
     r = RUNNING
     return {h: (PER_HOST * r[0], PER_HOST * r[1], PER_HOST * r[2], 0, 0) for h in range(nhosts)}
@@ -54,24 +61,7 @@ class ClusterFullScenario(Scenario):
     anchor = "Aurora ClusterFullUtilization benchmark"
 
     def run(self, ctx: RunContext) -> list[Result]:
-        nhosts = QUICK_HOSTS if ctx.quick else FULL_HOSTS
-        attempts = ATTEMPTS[(ctx.impl, ctx.quick)]
-        cluster = clusters.build(ctx.impl, nhosts)
-        fill_full(cluster)
-        engine = Engine(cluster, impl=ctx.impl, seed=4)
-        engine.begin_cycle()
-        req = engine.request("limit0", PENDING_JOB, *PENDING, constraints=[("limit", "host", 0)])
-        ctx.progress(0.1, "attempts")
-        with timed() as t:
-            for _ in range(attempts):
-                p = engine.place(req, 1)
-        ctx.progress(1.0, "validate")
-        if len(p.hosts) or [(v.type, v.hosts) for v in p.vetoes] != [
-                ("LIMIT_NOT_SATISFIED", nhosts)]:
-            raise RuntimeError(f"expected LIMIT_NOT_SATISFIED on all {nhosts} hosts, got "
-                               f"{len(p.hosts)} placed, {p.pending_reason()}")
-        clusters.check_free(cluster, full_tally(nhosts))
-        return [ctx.result(hosts=nhosts, tasks=1, placed=0, seconds=t.seconds,
-                           rate=attempts / t.seconds, unit="attempts/s",
-                           notes=f"{attempts:,} attempts, each Engine.place(count=1): a full "
-                                 f"scan plus veto reasons; {p.pending_reason()}")]
+        cluster, _ = full_cluster(ctx)
+        return failed_attempts(ctx, cluster, seed=4, name="limit0", job=PENDING_JOB, task=PENDING,
+                               constraints=[("limit", "host", 0)], attempts=ATTEMPTS,
+                               veto="LIMIT_NOT_SATISFIED", used=full_tally(cluster.host_count))

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from aurora.scheduler.engine import Engine
 from bench import clusters
-from bench.registry import RunContext, Scenario, register, timed
+from bench.attempts import failed_attempts
+from bench.registry import RunContext, Scenario, register
 from bench.result import Result
 
 HOSTS = 1_000
@@ -25,7 +25,6 @@ class LimitMismatchScenario(Scenario):
     anchor = "Aurora LimitConstraintMismatch: 242-432 attempts/s (2.3-4 ms each)"
 
     def run(self, ctx: RunContext) -> list[Result]:
-        attempts = ATTEMPTS[(ctx.impl, ctx.quick)]
         cluster = clusters.build(ctx.impl, HOSTS)
         host_attr = cluster.attr_id("host")
         used: dict[int, tuple[int, int, int, int, int]] = {}
@@ -36,24 +35,13 @@ class LimitMismatchScenario(Scenario):
                 cluster.consume(h, *TASK)
                 cluster.task_started(job, h)
             clusters.tally(used, hosts, TASK)
-        engine = Engine(cluster, impl=ctx.impl, seed=3)
-        engine.begin_cycle()
-        req = engine.request("a-limit0", JOB_A, *TASK, constraints=CONSTRAINTS)
-        ctx.progress(0.1, "attempts")
-        with timed() as t:
-            for _ in range(attempts):
-                p = engine.place(req, 1)
-        ctx.progress(1.0, "validate")
-        if len(p.hosts) or [(v.type, v.hosts) for v in p.vetoes] != [
-                ("LIMIT_NOT_SATISFIED", HOSTS)]:
-            raise RuntimeError(f"expected LIMIT_NOT_SATISFIED on all {HOSTS} hosts, got "
-                               f"{len(p.hosts)} placed, {p.pending_reason()}")
-        a_hosts = sum(1 for h in range(HOSTS)
-                      if cluster.limit_count(JOB_A, host_attr, cluster.attr_cols[host_attr][h]))
-        if a_hosts != RUNNING:
-            raise RuntimeError(f"job A counted on {a_hosts} hosts, expected {RUNNING}")
-        clusters.check_free(cluster, used)
-        return [ctx.result(hosts=HOSTS, tasks=1, placed=0, seconds=t.seconds,
-                           rate=attempts / t.seconds, unit="attempts/s",
-                           notes=f"{attempts:,} attempts, each Engine.place(count=1): a full "
-                                 f"scan plus veto reasons; {p.pending_reason()}")]
+
+        def check_counted() -> None:
+            a_hosts = sum(1 for h in range(HOSTS) if cluster.limit_count(
+                JOB_A, host_attr, cluster.attr_cols[host_attr][h]))
+            if a_hosts != RUNNING:
+                raise RuntimeError(f"job A counted on {a_hosts} hosts, expected {RUNNING}")
+
+        return failed_attempts(ctx, cluster, seed=3, name="a-limit0", job=JOB_A, task=TASK,
+                               constraints=CONSTRAINTS, attempts=ATTEMPTS,
+                               veto="LIMIT_NOT_SATISFIED", used=used, check=check_counted)

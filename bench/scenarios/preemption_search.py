@@ -15,12 +15,11 @@ from bench.scenarios.cluster_full import (
     PENDING_JOB,
     ROLE,
     RUNNING,
-    fill_full,
+    full_cluster,
     full_tally,
     same_role,
 )
 
-FULL_HOSTS, QUICK_HOSTS = 10_000, 2_000
 PENDING_COUNTS = (1, 10, 100, 1_000)
 # passes per pending count (compiled, pure); quick runs a fifth, at least 2
 PASSES = {1: (400, 10), 10: (400, 10), 100: (200, 10), 1_000: (100, 5)}
@@ -57,10 +56,9 @@ class PreemptionSearchScenario(Scenario):
     anchor = "Aurora PreemptorSlotSearch: 39-46 passes/s"
 
     def run(self, ctx: RunContext) -> list[Result]:
-        nhosts = QUICK_HOSTS if ctx.quick else FULL_HOSTS
-        cluster = clusters.build(ctx.impl, nhosts)
         victims = load("preempt", ctx.impl).VictimIndex()
-        tasks = fill_full(cluster, victims)
+        cluster, tasks = full_cluster(ctx, victims)
+        nhosts = cluster.host_count
         engine = Engine(cluster, impl=ctx.impl, seed=5)
         order = engine.begin_cycle()
         req = engine.request("pending", PENDING_JOB, *PENDING)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from aurora.scheduler.engine import Engine
 from bench import clusters
-from bench.registry import RunContext, Scenario, register, timed
+from bench.attempts import failed_attempts
+from bench.registry import RunContext, Scenario, register
 from bench.result import Result
 
 HOSTS = 1_000
@@ -21,22 +21,7 @@ class ValueMismatchScenario(Scenario):
     anchor = "Aurora ValueConstraintMismatch benchmark"
 
     def run(self, ctx: RunContext) -> list[Result]:
-        attempts = ATTEMPTS[(ctx.impl, ctx.quick)]
         cluster = clusters.build(ctx.impl, HOSTS)
-        engine = Engine(cluster, impl=ctx.impl, seed=2)
-        engine.begin_cycle()
-        req = engine.request("denied", 1, *TASK, constraints=CONSTRAINTS)
-        ctx.progress(0.1, "attempts")
-        with timed() as t:
-            for _ in range(attempts):
-                p = engine.place(req, 1)
-        ctx.progress(1.0, "validate")
-        if len(p.hosts) or [(v.type, v.hosts) for v in p.vetoes] != [
-                ("CONSTRAINT_MISMATCH", HOSTS)]:
-            raise RuntimeError(f"expected CONSTRAINT_MISMATCH on all {HOSTS} hosts, got "
-                               f"{len(p.hosts)} placed, {p.pending_reason()}")
-        clusters.check_free(cluster, {})
-        return [ctx.result(hosts=HOSTS, tasks=1, placed=0, seconds=t.seconds,
-                           rate=attempts / t.seconds, unit="attempts/s",
-                           notes=f"{attempts:,} attempts, each Engine.place(count=1): a full "
-                                 f"scan plus veto reasons; {p.pending_reason()}")]
+        return failed_attempts(ctx, cluster, seed=2, name="denied", job=1, task=TASK,
+                               constraints=CONSTRAINTS, attempts=ATTEMPTS,
+                               veto="CONSTRAINT_MISMATCH", used={})
