@@ -268,3 +268,16 @@ def test_ports_come_from_the_host_ranges(cluster_mod: ModuleType) -> None:
     with pytest.raises(ValueError, match="3 ports given but the ranges hold 2"):
         cl.add_host("d", CPU, GB, GB, 0, 3, port_ranges=[(1, 2)])
     assert cl.port_ranges(cl.add_host("e", CPU, GB, GB, 0, 3)) == ((1, 3),)
+
+
+def test_resize_keeps_what_tasks_use(cluster_mod: ModuleType) -> None:
+    cl = cluster_mod.Cluster()
+    h = cl.add_host("a", 0, 0, 0)
+    cl.resize(h, 4 * CPU, 8 * GB, GB, port_ranges=[(31000, 31009)])
+    assert cl.free(h) == (4 * CPU, 8 * GB, GB, 0, 10)
+    cl.consume(h, CPU, GB, 0, 0, 2)
+    cl.resize(h, 2 * CPU, 8 * GB, GB)
+    assert cl.free(h) == (CPU, 7 * GB, GB, 0, 8) and cl.total(h)[0] == 2 * CPU
+    with pytest.raises(ValueError, match="its tasks use 1000 cpu, more than the new total 500"):
+        cl.resize(h, 500, 8 * GB, GB)
+    assert cl.total(h)[0] == 2 * CPU

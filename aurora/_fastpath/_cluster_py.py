@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from itertools import pairwise
 
 NONE, SCHEDULED, DRAINING, DRAINED = 1, 2, 3, 4  # Aurora's MaintenanceMode numbers
+RESOURCE_NAMES = ("cpu", "ram", "disk", "gpus", "ports")
 MAINTENANCE_MODES = (NONE, SCHEDULED, DRAINING, DRAINED)
 DEDICATED = "dedicated"
 INT32_MAX = 0x7FFFFFFF
@@ -303,6 +304,30 @@ class Cluster:
                     f"(free {free[host]}, total {total[host]})")
         for (free, _, _), d in zip(cols, deltas, strict=True):
             free[host] += d
+
+    def resize(self, host: int, cpu_milli: int, ram_mb: int, disk_mb: int, gpus: int = 0,
+               port_ranges: Iterable[tuple[int, int]] | None = None) -> None:
+        """New totals for a host (an agent that re-registered, or one known only from stored
+        tasks until now); what its tasks use stays used. ValueError if they no longer fit."""
+        self._check_host(host)
+        name = self.hostnames[host]
+        ranges = _port_ranges(name, 0, port_ranges) if port_ranges is not None \
+            else self._ports[host]
+        totals = [_check_amount(n, v) for n, v in (
+            ("cpu_milli", cpu_milli), ("ram_mb", ram_mb), ("disk_mb", disk_mb), ("gpus", gpus),
+            ("ports", sum(e - b + 1 for b, e in ranges)))]
+        cols = ((self.cpu_free, self.cpu_total), (self.ram_free, self.ram_total),
+                (self.disk_free, self.disk_total), (self.gpu_free, self.gpu_total),
+                (self.port_free, self.port_total))
+        for (free, total), new, label in zip(cols, totals, RESOURCE_NAMES, strict=True):
+            used = total[host] - free[host]
+            if used > new:
+                raise ValueError(f"host {name!r}: its tasks use {used} {label}, more than "
+                                 f"the new total {new}")
+        for (free, total), new in zip(cols, totals, strict=True):
+            free[host] = new - (total[host] - free[host])
+            total[host] = new
+        self._ports[host] = ranges
 
     def port_ranges(self, host: int) -> tuple[tuple[int, int], ...]:
         self._check_host(host)

@@ -106,8 +106,9 @@ FAMILIES = ("log", "tasks", "configs", "jobs", "hosts", "quotas", "meta")
 
 def materialise(op: Op) -> list[tuple[str, bytes, bytes | None]]:
     """The (family, key, value or None to delete) writes that fold OP into the state."""
-    if isinstance(op, SaveTasks):
-        return [("tasks", t.id.encode(), encode(t)) for t in op.tasks]
+    if isinstance(op, SaveTasks):  # rows fresh from the table are plain tuples in field order
+        return [("tasks", (t.id if isinstance(t, TaskRecord) else t[0]).encode(), encode(t))
+                for t in op.tasks]
     if isinstance(op, DeleteTasks):
         return [("tasks", i.encode(), None) for i in op.ids]
     if isinstance(op, SaveConfig):

@@ -1,0 +1,345 @@
+"""The scheduler service: state, scheduling cycles and the backend, driven by the event loop.
+
+It owns the task-state table, the cluster model, the placement engine and the pending task
+groups. Every change goes through the state machine (the table), is written as a transaction
+(the committer), and only then acted on: launches, kills and acknowledgements run after the
+commit that records them. The compiled core is called in batches: one table call per run of
+status updates with the same status, one kernel call per task group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from aurora._fastpath import load
+from aurora.model.status import SLAVE_ASSIGNED_STATES, TERMINAL_STATES
+from aurora.model.status import ScheduleStatus as S
+from aurora.scheduler.backend import Backend, HostInfo, Launch, StatusUpdate
+from aurora.scheduler.committer import Committer
+from aurora.scheduler.engine import Engine, OrderPolicy, cpu_milli
+from aurora.scheduler.jobs import Jobs
+from aurora.scheduler.records import DeleteTasks, Op, SaveMeta, SaveTasks, TaskRecord
+from aurora.scheduler.storage import Storage
+from aurora.scheduler.task_groups import TaskGroups
+from aurora.state.effects import Effects
+
+log = logging.getLogger(__name__)
+
+ASSIGNED_CODES = frozenset(int(s) for s in SLAVE_ASSIGNED_STATES)
+TERMINAL_CODES = frozenset(int(s) for s in TERMINAL_STATES)
+STATUS_BATCH = 1000  # Aurora's max_status_update_batch_size
+
+
+@dataclass
+class Settings:
+    cluster: str = "local"
+    scheduler_host: str = "localhost"
+    seed: int = 0
+    policy: OrderPolicy = OrderPolicy.RANDOM
+    impl: str | None = None
+    max_tasks_per_job: int = 4000
+    unique_attributes: tuple[str, ...] = ("host",)
+
+
+@dataclass
+class Held:
+    """What an assigned task takes from its host until it ends."""
+
+    host: int
+    job: int
+    res: tuple[int, int, int, int, int]
+    ports: tuple[int, ...] = ()
+
+
+@dataclass
+class Stats:
+    launched: int = 0
+    status_updates: int = 0
+    kills_sent: int = 0
+    scheduling_cycles: int = 0
+    pending_reasons: dict[int, str] = field(default_factory=dict)
+
+
+class Scheduler:
+    def __init__(self, storage: Storage, backend: Backend, clock_ms: Callable[[], int],
+                 settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.storage = storage
+        self.backend = backend
+        self.clock_ms = clock_ms
+        impl = self.settings.impl
+        namespace = storage.get("meta", b"namespace")
+        self.table = load("statetable", impl).StateTable(
+            namespace=int.from_bytes(namespace, "big") if namespace else None,
+            scheduler_host=self.settings.scheduler_host)
+        self._taskrows = load("taskrows", impl)
+        self.cluster = load("cluster", impl).Cluster(self.settings.unique_attributes)
+        self.engine = Engine(self.cluster, impl=impl, policy=self.settings.policy,
+                             seed=self.settings.seed)
+        self.groups = TaskGroups(clock_ms)
+        self.jobs = Jobs(self.table)
+        self.committer = Committer(storage)
+        self.hosts: dict[str, HostInfo] = {}
+        self.host_names: list[str] = []  # table/cluster host number -> name
+        self.held: dict[int, Held] = {}
+        self.stats = Stats()
+        self._first_start = namespace is None
+        self._throttled: list[tuple[int, int]] = []  # (time it may be PENDING, slot), a heap
+
+    # ------------------------------------------------------------------ persistence helpers
+    def rows(self, slots: Iterable[int]) -> list[TaskRecord]:
+        live = [s for s in dict.fromkeys(slots) if self.table.state(s) != 31]
+        config_ids = list(range(len(self.jobs.configs)))
+        return self._taskrows.export(self.table, live, self.jobs.job_names, self.host_names,
+                                     config_ids)
+
+    def ops_for(self, eff: Effects) -> list[Op]:
+        ops: list[Op] = []
+        changed = list(eff.saved) + list(eff.created)
+        if changed:
+            ops.append(SaveTasks(tuple(self.rows(changed))))  # type: ignore[arg-type]
+        if eff.deleted:
+            ops.append(DeleteTasks(tuple(eff.deleted)))
+        return ops
+
+    def start_ops(self) -> list[Op]:
+        if not self._first_start:
+            return []
+        self._first_start = False
+        return [SaveMeta("namespace", self.table.namespace.to_bytes(8, "big"))]
+
+    # ------------------------------------------------------------------ hosts
+    def host_id(self, hostname: str) -> int:
+        h = self.table.intern_host(hostname)
+        while len(self.host_names) <= h:
+            self.host_names.append("")
+        self.host_names[h] = hostname
+        return h
+
+    def known_host(self, hostname: str) -> int:
+        """The host's number in both the table and the cluster (they are kept equal); a host
+        known only from stored tasks waits, without resources or offer, for its agent."""
+        h = self.host_id(hostname)
+        while self.cluster.host_count <= h:
+            name = self.host_names[self.cluster.host_count]
+            self.cluster.add_host(name, 0, 0, 0, offer=False, attributes={"host": name})
+        return h
+
+    def hosts_up(self, hosts: Sequence[HostInfo]) -> None:
+        for info in hosts:
+            self.hosts[info.hostname] = info
+            h = self.known_host(info.hostname)
+            attrs = {k: tuple(v) for k, v in info.attributes.items()}
+            attrs.setdefault("host", (info.hostname,))
+            try:
+                self.cluster.resize(h, info.cpu_milli, info.ram_mb, info.disk_mb, info.gpus,
+                                    info.port_ranges)
+            except ValueError as exc:
+                log.error("agent %s: %s; keeping its old size", info.hostname, exc)
+            self.cluster.set_attributes(h, attrs)
+            self.cluster.set_offer(h, True)
+            self._hold_restored(h)
+
+    def hosts_down(self, hostnames: Sequence[str]) -> None:
+        for name in hostnames:
+            h = self.cluster.host_id(name)
+            if h >= 0:
+                self.cluster.set_offer(h, False)
+
+    def _hold_restored(self, host: int) -> None:
+        """Tasks restored on a host that just appeared take their resources again."""
+        for s in self.table.tasks_on_host(host):
+            if s not in self.held and self.table.state(s) in ASSIGNED_CODES:
+                self._hold(s, host)
+
+    def _resources(self, config_id: int) -> tuple[int, int, int, int, int]:
+        r = self.jobs.configs[config_id].resources
+        return (cpu_milli(r.cpu), r.ram_mb, r.disk_mb, r.gpus, len(r.ports))
+
+    def _hold(self, slot: int, host: int, taken: bool = False,
+              ports: tuple[int, ...] = ()) -> None:
+        row = self.table.row(slot)
+        res = self._resources(row[3])
+        if not taken:
+            self.cluster.consume(host, *res)
+            self.cluster.task_started(row[1], host)
+        self.held[slot] = Held(host, row[1], res, ports)
+
+    def _release(self, slots: Iterable[int]) -> None:
+        for s in slots:
+            held = self.held.get(s)
+            if held is None or self.table.state(s) in ASSIGNED_CODES:
+                continue
+            del self.held[s]
+            self.cluster.release(held.host, *held.res)
+            self.cluster.task_stopped(held.job, held.host)
+            if held.ports:
+                self.cluster.return_ports(held.host, held.ports)
+
+    # ------------------------------------------------------------------ effects
+    def apply(self, eff: Effects, *, kill_ids: Sequence[str] = (),
+              after: Callable[[], None] | None = None) -> None:
+        """Persist EFFECTS, then kill what they say to kill and run AFTER."""
+        self._release(list(eff.saved) + [s for s in self.held if self.table.state(s) == 31])
+        self.track_pending(eff.created)
+        kills = [self.table.task_id(s) for s in eff.killed if self.table.state(s) != 31]
+        kills += list(kill_ids)
+        ops = self.start_ops() + self.ops_for(eff)
+
+        def act() -> None:
+            if kills:
+                self.backend.kill(kills)
+                self.stats.kills_sent += len(kills)
+            if after is not None:
+                after()
+
+        self.committer.submit(ops, act)
+
+    def track_pending(self, slots: Iterable[int]) -> None:
+        """New PENDING tasks join their group; THROTTLED ones wait for their penalty."""
+        for s in slots:
+            state = self.table.state(s)
+            if state == int(S.PENDING):
+                self.groups.add(self.table.row(s)[3], [s])
+            elif state == int(S.THROTTLED):
+                heapq.heappush(self._throttled, (self.table.throttled_until(s), s))
+
+    def release_throttled(self) -> None:
+        """THROTTLED tasks whose flapping penalty has passed become PENDING."""
+        now = self.clock_ms()
+        due: list[int] = []
+        while self._throttled and self._throttled[0][0] <= now:
+            due.append(heapq.heappop(self._throttled)[1])
+        if due:
+            eff = self.table.transition(due, int(S.PENDING), now, expect=int(S.THROTTLED))
+            self.track_pending(eff.saved)
+            self.apply(eff)
+
+    # ------------------------------------------------------------------ status updates
+    def status_updates(self, updates: Sequence[StatusUpdate]) -> None:
+        for i in range(0, len(updates), STATUS_BATCH):
+            self._status_batch(updates[i:i + STATUS_BATCH])
+
+    def _status_batch(self, batch: Sequence[StatusUpdate]) -> None:
+        self.stats.status_updates += len(batch)
+        slots = self.table.lookup([u.task_id for u in batch])
+        total = Effects()
+        unknown_kills: list[str] = []
+        start = 0
+        while start < len(batch):  # runs of one status keep the batch's order
+            status = batch[start].status
+            end = start
+            while end < len(batch) and batch[end].status == status:
+                end += 1
+            run = batch[start:end]
+            msg = run[0].message if all(u.message == run[0].message for u in run) else None
+            try:
+                eff = self.table.transition(slots[start:end], status, self.clock_ms(), msg)
+            except ValueError as exc:  # an unknown status number: drop the run, keep serving
+                log.warning("dropped %d updates: %s", len(run), exc)
+                start = end
+                continue
+            unknown_kills += [run[p].task_id for p in eff.kill_unknown]
+            _merge(total, eff)
+            start = end
+        tokens = [u.ack for u in batch if u.ack is not None]
+        self.apply(total, kill_ids=unknown_kills,
+                   after=(lambda: self.backend.ack(tokens)) if tokens else None)
+
+    # ------------------------------------------------------------------ scheduling
+    def schedule_once(self) -> int:
+        """One cycle: try every ready group once; returns tasks placed."""
+        self.release_throttled()
+        ready = self.groups.ready()
+        if not ready:
+            return 0
+        self.stats.scheduling_cycles += 1
+        self.engine.begin_cycle()
+        placed_total = 0
+        launches: list[Launch] = []
+        total = Effects()
+        now = self.clock_ms()
+        for group in ready:
+            cid = group.key
+            config = self.jobs.configs[cid]
+            slots = [s for s in group.tasks if self.table.state(s) == int(S.PENDING)]
+            self.groups.remove(cid, [s for s in group.tasks if s not in set(slots)])
+            if not slots:
+                continue
+            job = self.table.config_job(cid)
+            req = self.engine.request_for(cid, job, config)
+            placement = self.engine.place(req, len(slots))
+            n = len(placement.hosts)
+            if n:
+                chosen = slots[:n]
+                eff = self.table.assign(chosen, placement.hosts, now)
+                names = sorted(config.resources.ports)
+                for i, s in enumerate(chosen):
+                    h = placement.hosts[i]
+                    ports = placement.ports[i] if placement.ports else ()
+                    self._hold(s, h, taken=True, ports=ports)
+                    launches.append(self._launch(s, h, config, dict(zip(names, ports,
+                                                                         strict=True))))
+                self.groups.remove(cid, chosen)
+                _merge(total, eff)
+                placed_total += n
+            if n < len(slots):
+                self.stats.pending_reasons[cid] = placement.pending_reason()
+            else:
+                self.stats.pending_reasons.pop(cid, None)
+            self.groups.attempted(group, n)
+        if launches:
+            self.stats.launched += len(launches)
+            self.apply(total, after=lambda: self.backend.launch(launches))
+        return placed_total
+
+    def _launch(self, slot: int, host: int, config: object, ports: dict[str, int]) -> Launch:
+        row = self.table.row(slot)
+        res = self._resources(row[3])
+        name = self.host_names[host]
+        info = self.hosts.get(name)
+        executor = getattr(config, "executor_config", None)
+        return Launch(task_id=self.table.task_id(slot), hostname=name,
+                      agent_id=info.agent_id if info else name, instance=row[2],
+                      cpu_milli=res[0], ram_mb=res[1], disk_mb=res[2], gpus=res[3],
+                      ports=ports, executor_data=executor.data if executor else "",
+                      job=self.jobs.job_names[row[1]])
+
+    # ------------------------------------------------------------------ loop
+    async def run(self, stop: asyncio.Event, *, cycle_ms: int = 20) -> None:
+        """Schedule until STOP is set; the backend reports through this object."""
+        await self.backend.start(self)
+        try:
+            while not stop.is_set():
+                self.schedule_once()
+                try:
+                    await asyncio.wait_for(stop.wait(), cycle_ms / 1000)
+                except TimeoutError:
+                    pass
+        finally:
+            if self.committer._txns or self.committer._after:
+                self.committer.flush()
+            await self.backend.stop()
+
+    def connected(self) -> None:
+        """Reconcile every task we believe is on an agent, explicitly, in batches."""
+        ids = [self.table.task_id(s) for code in ASSIGNED_CODES
+               for s in self.table.tasks_in_state(code)]
+        for i in range(0, len(ids), STATUS_BATCH):
+            self.backend.reconcile(ids[i:i + STATUS_BATCH])
+
+
+def _merge(into: Effects, eff: Effects) -> None:
+    into.saved.extend(eff.saved)
+    into.killed.extend(eff.killed)
+    into.created.extend(eff.created)
+    into.deleted.extend(eff.deleted)
+    into.noop += eff.noop
+    into.cas_failed += eff.cas_failed
+
+
+__all__ = ["Scheduler", "Settings"]

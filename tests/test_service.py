@@ -1,0 +1,152 @@
+"""The scheduler service end to end on a fake backend: create, place, launch, run, kill,
+persist before acting, and come back from storage with the same state."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aurora.model.jobkey import JobKey
+from aurora.model.resources import Resources
+from aurora.model.status import ScheduleStatus as S
+from aurora.model.task import Constraint, ExecutorConfig, Identity, TaskConfig
+from aurora.scheduler import actions
+from aurora.scheduler.backend import BackendSink, HostInfo, Launch, StatusUpdate
+from aurora.scheduler.recovery import restore
+from aurora.scheduler.service import Scheduler, Settings
+from aurora.scheduler.storage import Storage
+
+KEY = JobKey("www-data", "prod", "hello")
+
+
+class FakeBackend:
+    name = "fake"
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.launched: list[Launch] = []
+        self.killed: list[str] = []
+        self.acked: list[object] = []
+        self.reconciled: list[list[str]] = []
+        self.seq_at_launch: list[int] = []
+
+    async def start(self, sink: BackendSink) -> None:
+        sink.hosts_up([HostInfo(f"host{i}", f"agent{i}", 4000, 8192, 65536,
+                                port_ranges=((31000, 31009),),
+                                attributes={"rack": (f"r{i // 2}",), "zone": ("abc"[i % 3],)})
+                       for i in range(4)])
+        sink.connected()
+
+    async def stop(self) -> None:
+        pass
+
+    def launch(self, launches: Sequence[Launch]) -> None:
+        self.seq_at_launch.append(self.storage.last_seq)
+        self.launched += launches
+
+    def kill(self, task_ids: Sequence[str]) -> None:
+        self.killed += task_ids
+
+    def ack(self, tokens: Sequence[object]) -> None:
+        self.acked += tokens
+
+    def reconcile(self, task_ids: Sequence[str] | None) -> None:
+        self.reconciled.append(list(task_ids or []))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def config(key: JobKey = KEY, **kw: Any) -> TaskConfig:
+    return TaskConfig(job=key, owner=Identity("www-data"),
+                      resources=Resources(1.0, 1024, 1024, ports=("http",)),
+                      executor_config=ExecutorConfig("AuroraExecutor", '{"task": {}}'), **kw)
+
+
+async def boot(path: Path, impl: str, clock: Clock) -> tuple[Scheduler, FakeBackend]:
+    storage = Storage(path)
+    backend = FakeBackend(storage)
+    sched = Scheduler(storage, backend, clock, Settings(impl=impl, seed=7))
+    restore(sched)
+    await backend.start(sched)
+    return sched, backend
+
+
+def test_create_place_run_kill_and_recover(tmp_path: Path, impl: str) -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        sched, backend = await boot(tmp_path, impl, clock)
+        ids = await actions.create_job(sched, config(constraints=(
+            Constraint.parse("host", "limit:1"),)), 3)
+        assert len(ids) == 3 and sched.storage.last_seq >= 1
+        assert sched.schedule_once() == 3
+        await asyncio.sleep(0)  # the group commit runs, then the launch
+        assert sorted(launch.task_id for launch in backend.launched) == sorted(ids)
+        assert backend.seq_at_launch == [sched.storage.last_seq]  # persisted before launched
+        assert len({launch.hostname for launch in backend.launched}) == 3  # host limit:1
+        assert all(set(launch.ports) == {"http"} for launch in backend.launched)
+        sched.status_updates([StatusUpdate(i, int(S.RUNNING), clock(), None, None, ack=n)
+                              for n, i in enumerate(ids)])
+        assert backend.acked == []  # not before the commit
+        await asyncio.sleep(0)
+        assert backend.acked == [0, 1, 2]
+        slots = sched.table.lookup(ids)
+        assert {sched.table.state(s) for s in slots} == {int(S.RUNNING)}
+        # A duplicate changes nothing; a report for a task we never had gets a kill.
+        seq = sched.storage.last_seq
+        sched.status_updates([StatusUpdate(ids[0], int(S.RUNNING), clock()),
+                              StatusUpdate("www-data-prod-hello-9-nope", int(S.RUNNING),
+                                           clock())])
+        await asyncio.sleep(0)
+        assert backend.killed == ["www-data-prod-hello-9-nope"]
+        assert sched.storage.last_seq == seq  # nothing changed, nothing written
+        # A one-off task that fails (max_task_failures=1) is not retried and frees its host.
+        sched.status_updates([StatusUpdate(ids[1], int(S.FAILED), clock(), "exit 1")])
+        await asyncio.sleep(0)
+        assert sched.table.state(slots[1]) == int(S.FAILED)
+        busy = {sched.table.row(s)[4] for s in slots if sched.table.state(s) == int(S.RUNNING)}
+        assert len(busy) == 2
+        sched.storage.close()
+
+        clock.now += 1000
+        again, backend2 = await boot(tmp_path, impl, clock)
+        assert len(again.table) == len(sched.table)
+        for tid in ids:
+            (a,), (b,) = sched.table.lookup([tid]), again.table.lookup([tid])
+            assert again.table.row(b)[:1] == sched.table.row(a)[:1]
+            assert again.table.events(b) == sched.table.events(a)
+        assert again.jobs.get(KEY) is not None
+        # Restored RUNNING tasks hold their hosts' resources again.
+        assert sum(again.cluster.free(h)[0] for h in range(4)) == 4 * 4000 - 2 * 1000
+        killed = await actions.kill_tasks(again, KEY)
+        await asyncio.sleep(0)
+        assert killed >= 2 and set(backend2.killed) >= {ids[0], ids[2]}
+        again.storage.close()
+
+    asyncio.run(scenario())
+
+
+def test_bad_requests_change_nothing(tmp_path: Path, impl: str) -> None:
+    async def scenario() -> None:
+        sched, _ = await boot(tmp_path, impl, Clock())
+        await actions.create_job(sched, config(), 1)
+        seq = sched.storage.last_seq
+        with pytest.raises(actions.ActionError, match="already exists"):
+            await actions.create_job(sched, config(), 1)
+        with pytest.raises(actions.ActionError, match="between 1 and 4000"):
+            await actions.create_job(sched, config(JobKey("www-data", "prod", "other")), 0)
+        with pytest.raises(actions.ActionError, match="does not exist"):
+            await actions.add_instances(sched, JobKey("x", "prod", "y"), [1])
+        assert sched.storage.last_seq == seq and len(sched.table) == 1
+        sched.storage.close()
+
+    asyncio.run(scenario())
