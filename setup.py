@@ -74,5 +74,10 @@ setup(
                 # Apache Thrift's own library: the tests check our wire format against it.
                 "thrift>=0.16"],
     },
+    entry_points={
+        "console_scripts": [
+            "aurora-scheduler = aurora.scheduler.main:main",
+        ],
+    },
     zip_safe=False,
 )

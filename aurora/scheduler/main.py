@@ -1,0 +1,127 @@
+"""`aurora-scheduler`: the daemon. One uvloop event loop drives everything.
+
+    aurora-scheduler --cluster NAME --data-dir DIR --http-port PORT --backend sim|local|mesos
+
+SIGTERM or SIGINT shuts down cleanly: the last transactions are flushed, storage is closed, the
+backend disconnects without killing anything. A second scheduler on the same data dir exits at
+once with a message naming the one that holds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from aurora.scheduler.engine import OrderPolicy
+from aurora.scheduler.storage import DataDirLocked, Storage
+
+log = logging.getLogger("aurora.scheduler")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and any extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": round(record.created, 3), "level": record.levelname,
+            "logger": record.name, "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aurora-scheduler", description=__doc__.split("\n")[0])
+    p.add_argument("--cluster", required=True, help="cluster name, as clients call it")
+    p.add_argument("--data-dir", required=True, type=Path, help="where state is kept")
+    p.add_argument("--http-port", type=int, default=8081)
+    p.add_argument("--http-host", default="127.0.0.1", help="address to serve on")
+    p.add_argument("--backend", choices=("sim", "local", "mesos"), default="sim")
+    p.add_argument("--sim-config", type=Path, help="JSON file of SimConfig fields")
+    p.add_argument("--sim-hosts", type=int, help="number of simulated hosts")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random host order")
+    p.add_argument("--policy", choices=[p.value for p in OrderPolicy], default="random")
+    p.add_argument("--no-fsync", action="store_true",
+                   help="do not fsync each commit (faster; a machine crash may lose the last)")
+    p.add_argument("--log-format", choices=("json", "text"), default="json")
+    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--impl", choices=("compiled", "pure"), default=None,
+                   help=argparse.SUPPRESS)
+    return p
+
+
+def make_backend(args: argparse.Namespace) -> Any:
+    if args.backend == "sim":
+        from aurora.scheduler.sim import SimBackend, SimConfig
+
+        flags = {"hosts": args.sim_hosts, "seed": args.seed}
+        config = (SimConfig.load(args.sim_config, **flags) if args.sim_config
+                  else SimConfig.from_dict({k: v for k, v in flags.items() if v is not None}))
+        return SimBackend(config)
+    raise SystemExit(f"aurora-scheduler: backend {args.backend!r} is not available yet; "
+                     "use --backend sim")
+
+
+async def serve(args: argparse.Namespace, storage: Storage) -> None:
+    from aiohttp import web
+
+    from aurora.scheduler.api import ApiHandlers
+    from aurora.scheduler.http import make_app
+    from aurora.scheduler.recovery import restore
+    from aurora.scheduler.service import Scheduler, Settings
+
+    backend = make_backend(args)
+    settings = Settings(cluster=args.cluster, scheduler_host=socket.gethostname(),
+                        seed=args.seed, policy=OrderPolicy(args.policy), impl=args.impl)
+    t0 = time.perf_counter()
+    sched = Scheduler(storage, backend, lambda: int(time.time() * 1000), settings)
+    restored = restore(sched)
+    log.info("restored %d tasks in %.2f s", restored, time.perf_counter() - t0)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(make_app(sched, ApiHandlers(sched)), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, args.http_host, args.http_port)
+    await site.start()
+    log.info("serving cluster %s on http://%s:%d/ with backend %s", args.cluster,
+             args.http_host, args.http_port, args.backend)
+    try:
+        await sched.run(stop)
+    finally:
+        await runner.cleanup()
+        log.info("stopped cleanly at transaction %d", storage.last_seq)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if args.log_format == "json"
+                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
+    try:
+        storage = Storage(args.data_dir, sync=not args.no_fsync)
+    except DataDirLocked as exc:
+        print(f"aurora-scheduler: {exc}", file=sys.stderr)
+        return 2
+    try:
+        import uvloop
+
+        uvloop.run(serve(args, storage))
+    finally:
+        storage.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
