@@ -125,7 +125,11 @@ def test_create_place_run_kill_and_recover(tmp_path: Path, impl: str) -> None:
             assert again.table.row(b)[:1] == sched.table.row(a)[:1]
             assert again.table.events(b) == sched.table.events(a)
         assert again.jobs.get(KEY) is not None
-        # Restored RUNNING tasks hold their hosts' resources again.
+        # Restored RUNNING tasks hold their hosts' resources, and their ports, again.
+        running = [s for s in again.table.lookup(ids) if again.table.state(s) == int(S.RUNNING)]
+        before = {sched.table.task_id(s): sched.held[s].ports
+                  for s in sched.table.lookup(ids) if s in sched.held}
+        assert {again.table.task_id(s): again.held[s].ports for s in running} == before
         assert sum(again.cluster.free(h)[0] for h in range(4)) == 4 * 4000 - 2 * 1000
         killed = await actions.kill_tasks(again, KEY)
         await asyncio.sleep(0)

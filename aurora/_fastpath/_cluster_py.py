@@ -358,6 +358,16 @@ class Cluster:
         taken.update(out)
         return tuple(out)
 
+    def claim_ports(self, host: int, ports: Iterable[int]) -> None:
+        """Mark given port numbers handed out (a restored task keeps the ports it had)."""
+        self._check_host(host)
+        wanted = list(ports)
+        taken = self._taken.setdefault(host, set())
+        for port in wanted:
+            if port in taken or not any(b <= port <= e for b, e in self._ports[host]):
+                raise ValueError(f"port {port} of host {self.hostnames[host]!r} is not free")
+        taken.update(wanted)
+
     def return_ports(self, host: int, ports: Iterable[int]) -> None:
         """Take back port numbers from pick_ports (the count is released with release())."""
         self._check_host(host)

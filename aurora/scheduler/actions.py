@@ -13,7 +13,7 @@ from aurora.model.status import ACTIVE_STATES
 from aurora.model.status import ScheduleStatus as S
 from aurora.model.task import TaskConfig
 from aurora.scheduler.jobs import Job
-from aurora.scheduler.records import Op, RemoveJob
+from aurora.scheduler.records import Op
 from aurora.scheduler.service import Scheduler
 
 ACTIVE_CODES = frozenset(int(s) for s in ACTIVE_STATES)
@@ -27,8 +27,9 @@ async def create_job(sched: Scheduler, config: TaskConfig, instances: int,
                      cron_schedule: str | None = None) -> list[str]:
     """Create JOB with INSTANCES pending tasks; returns their task ids once durable."""
     key = config.job
-    if sched.jobs.get(key) is not None:
-        raise ActionError(f"job {key} already exists")
+    existing = sched.jobs.get(key)
+    if existing is not None and (existing.cron_schedule or _active(sched, key, None)):
+        raise ActionError(f"job {key} already exists")  # a job ends when its tasks have
     _check_count(sched, instances)
     if cron_schedule:
         raise ActionError("cron jobs are not supported yet: createJob takes no cron_schedule")
@@ -64,23 +65,19 @@ async def add_instances(sched: Scheduler, key: JobKey, instances: Iterable[int])
 
 async def kill_tasks(sched: Scheduler, key: JobKey,
                      instances: Sequence[int] | None = None, message: str | None = None) -> int:
-    """Kill the job's active tasks (all, or the given instances); returns how many."""
+    """Kill the job's active tasks (all, or the given instances); returns how many changed
+    (a task already KILLING does not count; a PENDING one is deleted outright)."""
+    _job(sched, key)
     slots = _active(sched, key, instances)
     eff = sched.table.transition(slots, int(S.KILLING), sched.clock_ms(),
                                  message or "Killed by user")
-    job = sched.jobs.get(key)
-    remaining = [s for s in sched.table.tasks_of_job(sched.jobs.job_id(key))
-                 if sched.table.state(s) in ACTIVE_CODES]
-    ops: list[Op] = []
-    if instances is None and job is not None and not remaining:
-        del sched.jobs.jobs[str(key)]
-        ops.append(RemoveJob(str(key)))
     sched.apply(eff)
-    await sched.committer.commit(ops)
-    return len(slots)
+    await sched.committer.commit([])
+    return len(eff.saved) + len(eff.deleted)
 
 
 async def restart_shards(sched: Scheduler, key: JobKey, instances: Sequence[int]) -> int:
+    _job(sched, key)
     slots = _active(sched, key, instances)
     running = [s for s in slots if sched.table.state(s) not in (int(S.PENDING),
                                                                 int(S.THROTTLED))]
@@ -99,7 +96,9 @@ def _job(sched: Scheduler, key: JobKey) -> Job:
 
 
 def _active(sched: Scheduler, key: JobKey, instances: Sequence[int] | None) -> list[int]:
-    jid = sched.table.add_job(key.role, key.environment, key.name)
+    if sched.jobs.get(key) is None:
+        return []
+    jid = sched.jobs.job_id(key)
     if instances is None:
         return [s for s in sched.table.tasks_of_job(jid) if sched.table.state(s) in ACTIVE_CODES]
     out = []

@@ -44,7 +44,6 @@ from aurora.scheduler.api_queries import (
     job_key,
     required,
 )
-from aurora.scheduler.records import RemoveJob
 from aurora.scheduler.service import Scheduler
 
 log = logging.getLogger(__name__)
@@ -126,13 +125,6 @@ class ApiHandlers:
         if problem is not None:
             raise BadInput(problem)
 
-    def _drop_stale_job(self, key: JobKey) -> None:
-        """A job record left without active tasks (all ended) gives way to a new create."""
-        job = self.sched.jobs.get(key)
-        if job is not None and not job.cron_schedule and not self._active(key):
-            del self.sched.jobs.jobs[str(key)]
-            self.sched.committer.submit([RemoveJob(str(key))])
-
     # ------------------------------------------------------------------------- mutations
     async def create_job(self, args: Any) -> Response:
         job = job_configuration(args.description)
@@ -144,7 +136,6 @@ class ApiHandlers:
             return invalid_request(f"Job {key} already exists")
         self._check_limit(job.instance_count)
         self._check_quota(job.task_config, job.instance_count)
-        self._drop_stale_job(key)
         await actions.create_job(self.sched, job.task_config, job.instance_count)
         return ok()
 

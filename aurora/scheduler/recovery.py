@@ -29,7 +29,12 @@ def restore(sched: Scheduler) -> int:
         if r.job not in jobs:
             jobs[r.job] = sched.jobs.job_id(JobKey.parse(r.job))
     configs = {i: i for i in range(len(sched.jobs.configs))}
-    sched._taskrows.restore(sched.table, records, jobs, hosts, configs)
+    slots = sched._taskrows.restore(sched.table, records, jobs, hosts, configs)
+    for slot, record in zip(slots, records, strict=True):
+        if record.ports:
+            names = sorted(sched.jobs.configs[record.config].resources.ports)
+            sched.restored_ports[slot] = tuple(record.ports[n] for n in names
+                                               if n in record.ports)
     sched.track_pending(sched.table.tasks_in_state(int(S.PENDING)))
     sched.track_pending(sched.table.tasks_in_state(int(S.THROTTLED)))
     return len(records)

@@ -89,13 +89,21 @@ class Scheduler:
         self.stats = Stats()
         self._first_start = namespace is None
         self._throttled: list[tuple[int, int]] = []  # (time it may be PENDING, slot), a heap
+        self.restored_ports: dict[int, tuple[int, ...]] = {}  # slot -> ports it had
 
     # ------------------------------------------------------------------ persistence helpers
     def rows(self, slots: Iterable[int]) -> list[TaskRecord]:
+        """TaskRecord-shaped rows of live slots, with the port numbers assigned tasks hold."""
         live = [s for s in dict.fromkeys(slots) if self.table.state(s) != 31]
         config_ids = list(range(len(self.jobs.configs)))
-        return self._taskrows.export(self.table, live, self.jobs.job_names, self.host_names,
+        rows = self._taskrows.export(self.table, live, self.jobs.job_names, self.host_names,
                                      config_ids)
+        for i, s in enumerate(live):
+            held = self.held.get(s)
+            if held is not None and held.ports:
+                names = sorted(self.jobs.configs[rows[i][3]].resources.ports)
+                rows[i] = (*rows[i], dict(zip(names, held.ports, strict=True)))
+        return rows
 
     def ops_for(self, eff: Effects) -> list[Op]:
         ops: list[Op] = []
@@ -154,7 +162,13 @@ class Scheduler:
         """Tasks restored on a host that just appeared take their resources again."""
         for s in self.table.tasks_on_host(host):
             if s not in self.held and self.table.state(s) in ASSIGNED_CODES:
-                self._hold(s, host)
+                ports = self.restored_ports.pop(s, ())
+                try:
+                    self.cluster.claim_ports(host, ports)
+                except ValueError as exc:
+                    log.error("task %s: %s", self.table.task_id(s), exc)
+                    ports = ()
+                self._hold(s, host, ports=ports)
 
     def _resources(self, config_id: int) -> tuple[int, int, int, int, int]:
         r = self.jobs.configs[config_id].resources
@@ -165,7 +179,11 @@ class Scheduler:
         row = self.table.row(slot)
         res = self._resources(row[3])
         if not taken:
-            self.cluster.consume(host, *res)
+            try:
+                self.cluster.consume(host, *res)
+            except ValueError as exc:  # the agent came back smaller: count what fits
+                log.error("task %s on %s: %s", self.table.task_id(slot), host, exc)
+                return
             self.cluster.task_started(row[1], host)
         self.held[slot] = Held(host, row[1], res, ports)
 
