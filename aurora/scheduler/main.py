@@ -75,6 +75,7 @@ async def serve(args: argparse.Namespace, storage: Storage) -> None:
     from aiohttp import web
 
     from aurora.scheduler.api import ApiHandlers
+    from aurora.scheduler.housekeeping import Housekeeping, Periodic
     from aurora.scheduler.http import make_app
     from aurora.scheduler.recovery import restore
     from aurora.scheduler.service import Scheduler, Settings
@@ -90,7 +91,11 @@ async def serve(args: argparse.Namespace, storage: Storage) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(make_app(sched, ApiHandlers(sched)), access_log=None)
+    api = ApiHandlers(sched)
+    sched.duties = Housekeeping(sched).duties()
+    poll = api.admin.maintenance.poll  # async: it waits for its own commit
+    sched.duties.append(Periodic(30_000, lambda: loop.create_task(poll()) and None))
+    runner = web.AppRunner(make_app(sched, api), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.http_host, args.http_port)
     await site.start()

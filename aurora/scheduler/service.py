@@ -14,6 +14,7 @@ import heapq
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aurora._fastpath import load
 from aurora.model.status import SLAVE_ASSIGNED_STATES, TERMINAL_STATES
@@ -90,6 +91,7 @@ class Scheduler:
         self._first_start = namespace is None
         self._throttled: list[tuple[int, int]] = []  # (time it may be PENDING, slot), a heap
         self.restored_ports: dict[int, tuple[int, ...]] = {}  # slot -> ports it had
+        self.duties: list[Any] = []  # periodic work: objects with every_ms, next_ms, run()
 
     # ------------------------------------------------------------------ persistence helpers
     def rows(self, slots: Iterable[int]) -> list[TaskRecord]:
@@ -334,6 +336,7 @@ class Scheduler:
         try:
             while not stop.is_set():
                 self.schedule_once()
+                self._run_duties()
                 try:
                     await asyncio.wait_for(stop.wait(), cycle_ms / 1000)
                 except TimeoutError:
@@ -342,6 +345,16 @@ class Scheduler:
             if self.committer._txns or self.committer._after:
                 self.committer.flush()
             await self.backend.stop()
+
+    def _run_duties(self) -> None:
+        now = self.clock_ms()
+        for duty in self.duties:
+            if now >= duty.next_ms:
+                duty.next_ms = now + duty.every_ms
+                try:
+                    duty.run()
+                except Exception:  # a failing duty must not stop scheduling
+                    log.exception("periodic duty %s failed", getattr(duty.run, "__name__", duty))
 
     def connected(self) -> None:
         """Reconcile every task we believe is on an agent, explicitly, in batches."""
