@@ -90,3 +90,10 @@ def test_backups_are_listed_and_kept_to_the_retention(tmp_path: Path) -> None:
             names.append(st.backup(now_s=1_700_000_000 + i))
         assert st.list_backups() == names[1:]
         assert materialised_state(tmp_path / "backups" / names[-1])["meta"][b"n"] == b"2"
+
+
+def test_a_row_encodes_as_the_record_a_replay_writes_back() -> None:
+    from aurora.scheduler.records import encode
+
+    row = ("id", "www/prod/hello", 1, 0, 2, None, 0, 0, None, 5, 0, 0, ((1, 2, None),), {})
+    assert encode(decode_task(encode(row))) == encode(row)

@@ -100,11 +100,15 @@ class Scheduler:
         config_ids = list(range(len(self.jobs.configs)))
         rows = self._taskrows.export(self.table, live, self.jobs.job_names, self.host_names,
                                      config_ids)
+        # Every row gets its ports (maybe none), so it encodes exactly as the TaskRecord that a
+        # replay of the log decodes and writes again.
         for i, s in enumerate(live):
             held = self.held.get(s)
+            ports: dict[str, int] = {}
             if held is not None and held.ports:
                 names = sorted(self.jobs.configs[rows[i][3]].resources.ports)
-                rows[i] = (*rows[i], dict(zip(names, held.ports, strict=True)))
+                ports = dict(zip(names, held.ports, strict=True))
+            rows[i] = (*rows[i], ports)
         return rows
 
     def ops_for(self, eff: Effects) -> list[Op]:
@@ -349,7 +353,9 @@ class Scheduler:
     def _run_duties(self) -> None:
         now = self.clock_ms()
         for duty in self.duties:
-            if now >= duty.next_ms:
+            if duty.next_ms == 0:  # first sight: run one period from now, not at start-up
+                duty.next_ms = now + duty.every_ms
+            elif now >= duty.next_ms:
                 duty.next_ms = now + duty.every_ms
                 try:
                     duty.run()
