@@ -364,6 +364,7 @@ class StateTable:
         for pos, s in enumerate(slots):
             self._apply(s, to, now_ms, msg, pos, expect, eff, pending_free)
         self._release(pending_free)
+        eff.deleted_slots.extend(pending_free)
         return eff
 
     def assign(self, slots: Sequence[int], hosts: Sequence[int], now_ms: int,
@@ -385,6 +386,7 @@ class StateTable:
                 self._link_host(s, hosts[pos])
             self._apply(s, ASSIGNED, now_ms, msg, pos, PENDING, eff, pending_free)
         self._release(pending_free)
+        eff.deleted_slots.extend(pending_free)
         return eff
 
     def _apply(self, s: int, to: int, now: int, msg: int, pos: int, expect: int, eff: Effects,

@@ -671,6 +671,7 @@ cdef class StateTable:
         eff.created = _vec_array(&out.created)
         eff.illegal = _vec_array(&out.illegal)
         eff.deleted = deleted
+        eff.deleted_slots = _vec_array(&out.pending_free)
         eff.noop = out.noop
         eff.cas_failed = out.cas_failed
         return eff

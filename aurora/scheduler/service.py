@@ -208,7 +208,7 @@ class Scheduler:
     def apply(self, eff: Effects, *, kill_ids: Sequence[str] = (),
               after: Callable[[], None] | None = None) -> None:
         """Persist EFFECTS, then kill what they say to kill and run AFTER."""
-        self._release(list(eff.saved) + [s for s in self.held if self.table.state(s) == 31])
+        self._release(list(eff.saved) + list(eff.deleted_slots))
         self.track_pending(eff.created)
         kills = [self.table.task_id(s) for s in eff.killed if self.table.state(s) != 31]
         kills += list(kill_ids)
@@ -375,6 +375,7 @@ def _merge(into: Effects, eff: Effects) -> None:
     into.killed.extend(eff.killed)
     into.created.extend(eff.created)
     into.deleted.extend(eff.deleted)
+    into.deleted_slots.extend(eff.deleted_slots)
     into.noop += eff.noop
     into.cas_failed += eff.cas_failed
 

@@ -18,8 +18,8 @@ def _slots() -> array:
 class Effects:
     """Effects of one bulk call. Slots index the table; positions index the call's input."""
 
-    __slots__ = ("cas_failed", "created", "deleted", "illegal", "kill_unknown", "killed", "noop",
-                 "saved")
+    __slots__ = ("cas_failed", "created", "deleted", "deleted_slots", "illegal", "kill_unknown",
+                 "killed", "noop", "saved")
 
     def __init__(self) -> None:
         #: Existing tasks whose new state must be persisted (SAVE_STATE), in the order changed.
@@ -30,8 +30,9 @@ class Effects:
         self.kill_unknown: array = _slots()
         #: New tasks: inserted, or successors of rescheduled ones (RESCHEDULE).
         self.created: array = _slots()
-        #: Ids of tasks removed from the table (DELETE).
+        #: Ids of tasks removed from the table (DELETE), and the slots they had.
         self.deleted: list[str] = []
+        self.deleted_slots: array = _slots()
         #: Input positions whose transition was illegal (counted by the table, never raised).
         self.illegal: array = _slots()
         #: Transitions to the state a task already had.
@@ -43,8 +44,8 @@ class Effects:
         """Everything, as plain values: for comparing two implementations."""
         return (
             self.saved.tolist(), self.killed.tolist(), self.kill_unknown.tolist(),
-            self.created.tolist(), list(self.deleted), self.illegal.tolist(), self.noop,
-            self.cas_failed,
+            self.created.tolist(), list(self.deleted), self.deleted_slots.tolist(),
+            self.illegal.tolist(), self.noop, self.cas_failed,
         )
 
     def __eq__(self, other: object) -> bool:
