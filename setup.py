@@ -78,6 +78,7 @@ setup(
     entry_points={
         "console_scripts": [
             "aurora-scheduler = aurora.scheduler.main:main",
+            "aurora-executor = aurora.executor.main:main",
         ],
     },
     zip_safe=False,
