@@ -170,6 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     jobs = (args.tasks + args.per_job - 1) // args.per_job
     kill_points = sorted(rng.sample(range(jobs * 3), min(args.kills, jobs * 3)))
     t0 = time.time()
+    try:
+        return _run(args, rng, workdir, daemon, acknowledged, jobs, kill_points, t0)
+    finally:  # whatever happened, leave no scheduler behind
+        if daemon.proc is not None and daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()
+
+
+def _run(args: argparse.Namespace, rng: random.Random, workdir: Path, daemon: Daemon,
+         acknowledged: dict[str, int], jobs: int, kill_points: list[int], t0: float) -> int:
     daemon.start()
     kills, step, j = 0, 0, 0
     while j < jobs or kills < args.kills:
