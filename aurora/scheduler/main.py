@@ -78,11 +78,12 @@ async def serve(args: argparse.Namespace, storage: Storage) -> None:
     from aurora.scheduler.housekeeping import Housekeeping, Periodic
     from aurora.scheduler.http import make_app
     from aurora.scheduler.recovery import restore
-    from aurora.scheduler.service import Scheduler, Settings
+    from aurora.scheduler.service import Scheduler, Settings, tune_gc
 
     backend = make_backend(args)
     settings = Settings(cluster=args.cluster, scheduler_host=socket.gethostname(),
                         seed=args.seed, policy=OrderPolicy(args.policy), impl=args.impl)
+    tune_gc()
     t0 = time.perf_counter()
     sched = Scheduler(storage, backend, lambda: int(time.time() * 1000), settings)
     restored = restore(sched)
