@@ -86,8 +86,9 @@ class Cluster:
         self.offer = array("B")
         self.dedicated = array("B")
         self.multi = array("B")
-        # offer | multi << 1, in one byte: what the matcher's scan reads per host.
-        self.hflags = array("B")
+        # host_class << 2 | multi << 1 | offer: all the matcher's scan reads per host but
+        # its resources, in one load.
+        self.hkey = array("i")
         self.host_class = array("i")
         self.attr_names: list[str] = []
         self._attr_ids: dict[str, int] = {}
@@ -187,7 +188,7 @@ class Cluster:
         self.offer.append(1 if offer else 0)
         self.dedicated.append(0)
         self.multi.append(0)
-        self.hflags.append(1 if offer else 0)
+        self.hkey.append(0)
         self.host_class.append(-1)
         for col in self.attr_cols:
             col.append(-1)
@@ -224,7 +225,6 @@ class Cluster:
                 self._multi[(host, a)] = vids
                 multi = 1
         self.multi[host] = multi
-        self.hflags[host] = self.offer[host] | (multi << 1)
         self.dedicated[host] = 1 if self.attr_cols[self._dedicated_attr][host] >= 0 else 0
         self._reclassify(host)
 
@@ -253,7 +253,7 @@ class Cluster:
     def set_offer(self, host: int, present: bool) -> None:
         self._check_host(host)
         self.offer[host] = 1 if present else 0
-        self.hflags[host] = self.offer[host] | (self.multi[host] << 1)
+        self._rekey(host)
 
     def _reclassify(self, host: int) -> None:
         shared = tuple(
@@ -266,6 +266,11 @@ class Cluster:
             c = len(self._classes)
             self._classes[key] = c
         self.host_class[host] = c
+        self._rekey(host)
+
+    def _rekey(self, host: int) -> None:
+        self.hkey[host] = (self.host_class[host] << 2) | (self.multi[host] << 1) \
+            | self.offer[host]
 
     def _check_host(self, host: int) -> None:
         if not 0 <= host < len(self.hostnames):

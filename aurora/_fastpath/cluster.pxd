@@ -27,7 +27,7 @@ cdef class Cluster:
     cdef public array.array offer
     cdef public array.array dedicated
     cdef public array.array multi
-    cdef public array.array hflags
+    cdef public array.array hkey
     cdef public array.array host_class
     cdef public list attr_names
     cdef dict _attr_ids

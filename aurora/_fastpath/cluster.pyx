@@ -82,8 +82,9 @@ cdef class Cluster:
         self.offer = pyarray.array("B")
         self.dedicated = pyarray.array("B")
         self.multi = pyarray.array("B")
-        # offer | multi << 1, in one byte: what the matcher's scan reads per host.
-        self.hflags = pyarray.array("B")
+        # host_class << 2 | multi << 1 | offer: all the matcher's scan reads per host but
+        # its resources, in one load.
+        self.hkey = pyarray.array("i")
         self.host_class = pyarray.array("i")
         self.attr_names = []
         self._attr_ids = {}
@@ -183,7 +184,7 @@ cdef class Cluster:
         self.offer.append(1 if offer else 0)
         self.dedicated.append(0)
         self.multi.append(0)
-        self.hflags.append(1 if offer else 0)
+        self.hkey.append(0)
         self.host_class.append(-1)
         for col in self.attr_cols:
             col.append(-1)
@@ -220,7 +221,6 @@ cdef class Cluster:
                 self._multi[(host, a)] = vids
                 multi = 1
         self.multi[host] = multi
-        self.hflags[host] = self.offer[host] | (multi << 1)
         self.dedicated[host] = 1 if self.attr_cols[self._dedicated_attr][host] >= 0 else 0
         self._reclassify(host)
 
@@ -249,7 +249,7 @@ cdef class Cluster:
     def set_offer(self, host: int, present: bool) -> None:
         self._check_host(host)
         self.offer[host] = 1 if present else 0
-        self.hflags[host] = self.offer[host] | (self.multi[host] << 1)
+        self._rekey(host)
 
     def _reclassify(self, host: int) -> None:
         shared = tuple(
@@ -262,6 +262,11 @@ cdef class Cluster:
             c = len(self._classes)
             self._classes[key] = c
         self.host_class[host] = c
+        self._rekey(host)
+
+    def _rekey(self, host: int) -> None:
+        self.hkey[host] = (self.host_class[host] << 2) | (self.multi[host] << 1) \
+            | self.offer[host]
 
     def _check_host(self, host: int) -> None:
         if not 0 <= host < len(self.hostnames):

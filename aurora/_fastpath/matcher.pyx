@@ -282,21 +282,20 @@ cdef bint _has_escapes(Request req):
     return False
 
 
-cdef Py_ssize_t _scan_ids(Py_ssize_t i, Py_ssize_t n, const uint8_t* hflags,
-                          const int* hclass, const uint8_t* cache, const int* f0, const int* f1,
-                          const int* f2, const int* f3, const int* f4, const int* req_r,
-                          long long* vc, Scan* st) noexcept nogil:
+cdef Py_ssize_t _scan_ids(Py_ssize_t i, Py_ssize_t n, const int* hkey, const uint8_t* cache,
+                          const int* f0, const int* f1, const int* f2, const int* f3,
+                          const int* f4, const int* req_r, long long* vc,
+                          Scan* st) noexcept nogil:
     """``_scan`` for the commonest call: every host in id order, a request whose constraints are
     all cached per class (no unique attribute, no limit). Same counts, fewer branches."""
     cdef long long run = st.run
     cdef long long n0 = st.n[0], n1 = st.n[1], n2 = st.n[2], n3 = st.n[3], n4 = st.n[4]
-    cdef int v, run_code = st.run_code, s0, s1, s2, s3, s4
+    cdef int v, key, run_code = st.run_code, s0, s1, s2, s3, s4
     cdef int r0 = req_r[0], r1 = req_r[1], r2 = req_r[2], r3 = req_r[3], r4 = req_r[4]
-    cdef uint8_t fl
     while i < n:
-        fl = hflags[i]
-        if fl == 1:
-            v = cache[hclass[i]]
+        key = hkey[i]
+        if (key & 3) == 1:  # an offer, no multi-valued attribute
+            v = cache[key >> 2]
             if v >= 2:
                 if v - 2 != run_code:
                     vc[run_code] += run
@@ -318,7 +317,7 @@ cdef Py_ssize_t _scan_ids(Py_ssize_t i, Py_ssize_t n, const uint8_t* hflags,
                 n4 += s4
             else:
                 break
-        elif fl == 3:
+        elif (key & 3) == 3:
             break
         i += 1
     st.run = run
@@ -391,7 +390,7 @@ cdef struct Scan:
 
 
 cdef Py_ssize_t _scan(const long long* hosts, Py_ssize_t i, Py_ssize_t n,
-                      const uint8_t* hflags, const int* hclass,
+                      const int* hkey,
                       const uint8_t* cache, const int* f0, const int* f1, const int* f2,
                       const int* f3, const int* f4, const int* req_r, bint escapes,
                       bint simple, long long* vc, Scan* st) noexcept nogil:
@@ -401,12 +400,13 @@ cdef Py_ssize_t _scan(const long long* hosts, Py_ssize_t i, Py_ssize_t n,
     cdef long long n0 = st.n[0], n1 = st.n[1], n2 = st.n[2], n3 = st.n[3], n4 = st.n[4]
     cdef int v, run_code = st.run_code, s0, s1, s2, s3, s4
     cdef int r0 = req_r[0], r1 = req_r[1], r2 = req_r[2], r3 = req_r[3], r4 = req_r[4]
-    cdef uint8_t fl
+    cdef int key, fl
     while i < n:
         h = hosts[i] if hosts != NULL else i  # NULL: every host, in id order
-        fl = hflags[h]  # bit 0: has an offer; bit 1: has a multi-valued attribute
+        key = hkey[h]
+        fl = key & 3  # bit 0: has an offer; bit 1: has a multi-valued attribute
         if fl == 1:
-            v = cache[hclass[h]]
+            v = cache[key >> 2]
             if v >= 2 and not escapes:
                 if v - 2 == run_code:
                     run += 1
@@ -466,7 +466,7 @@ def place(Cluster cluster, Request req, order, Py_ssize_t count, int max_per_hos
         n = hosts.shape[0]
         if n:
             hp = &hosts[0]
-    cdef uint8_t* hflags = cluster.hflags.data.as_uchars
+    cdef int* hkey = cluster.hkey.data.as_ints
     cdef list counts = _prepare(cluster, req)
     cdef Ctx c
     cdef long long* vc = vetoes.data.as_longlongs
@@ -487,10 +487,10 @@ def place(Cluster cluster, Request req, order, Py_ssize_t count, int max_per_hos
         i = 0
         while i < n:
             if hp == NULL and simple:
-                i = _scan_ids(i, n, hflags, c.host_class, cache, c.free[0], c.free[1],
+                i = _scan_ids(i, n, hkey, cache, c.free[0], c.free[1],
                               c.free[2], c.free[3], c.free[4], req.r, vc, &st)
             else:
-                i = _scan(hp, i, n, hflags, c.host_class, cache, c.free[0], c.free[1],
+                i = _scan(hp, i, n, hkey, cache, c.free[0], c.free[1],
                           c.free[2], c.free[3], c.free[4], req.r, escapes, simple, vc, &st)
             if i >= n:
                 break
