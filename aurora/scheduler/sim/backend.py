@@ -141,6 +141,10 @@ class SimBackend(Delivery):
         launched = 0
         for launch in launches:
             task_id = launch.task_id
+            # Everything random about the task is drawn first, in launch order, refused or
+            # not: a seed gives the same delays and failures for the same launches, whatever
+            # the timing.
+            r = bits(64)
             h = host_index.get(launch.hostname)
             if h is None:
                 self._refuse(launch, f"Unknown host {launch.hostname!r}: no agent runs there")
@@ -172,9 +176,6 @@ class SimBackend(Delivery):
             free_ram[h] -= ram
             free_disk[h] -= disk
             free_gpus[h] -= gpus
-            # Everything random about the task is drawn now, in launch order: a seed gives the
-            # same delays and the same failures for the same launches, whatever the timing.
-            r = bits(64)
             rec = TaskRecord(task_id, h, cpu, ram, disk, gpus, ports, r >> 16)
             tasks[task_id] = rec
             rec.pending = STARTING
