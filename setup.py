@@ -79,6 +79,8 @@ setup(
         "console_scripts": [
             "aurora-scheduler = aurora.scheduler.main:main",
             "aurora-executor = aurora.executor.main:main",
+            "aurora = aurora.client.cli:main",
+            "aurora_admin = aurora.client.admin:main",
         ],
     },
     zip_safe=False,
