@@ -535,17 +535,22 @@ class StateTable:
             out.append(self._lookup_one(tid))
         return out
 
-    def _lookup_one(self, tid: str) -> int:
-        if len(tid) < 38 or tid[-37] != "-":
+    def seq_of(self, task_id: str) -> int:
+        """The sequence number inside an id of this table's namespace, or -1."""
+        if len(task_id) < 38 or task_id[-37] != "-":
             return -1
-        hexs = tid[-36:].replace("-", "")
+        hexs = task_id[-36:].replace("-", "")
         if len(hexs) != 32:
             return -1
         try:
             ns, seq = int(hexs[:16], 16), int(hexs[16:], 16)
         except ValueError:
             return -1
-        if ns != self.namespace:
+        return seq if ns == self.namespace and 0 < seq < 2**63 else -1
+
+    def _lookup_one(self, tid: str) -> int:
+        seq = self.seq_of(tid)
+        if seq < 0:
             return -1
         s = self._by_seq.get(seq, -1)
         if s < 0 or self.task_id(s) != tid:

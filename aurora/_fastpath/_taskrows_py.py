@@ -20,20 +20,6 @@ ACTIVE = frozenset({9, 17, 6, 0, 13, 12, 2, 1, 18, 16})
 KNOWN = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 13, 16, 17, 18})
 
 
-def seq_of(table: Any, task_id: str) -> int:
-    """The sequence number inside an id of this table's namespace, or -1."""
-    if len(task_id) < 38 or task_id[-37] != "-":
-        return -1
-    hexs = task_id[-36:].replace("-", "")
-    if len(hexs) != 32:
-        return -1
-    try:
-        ns, seq = int(hexs[:16], 16), int(hexs[16:], 16)
-    except ValueError:
-        return -1
-    return seq if ns == table.namespace and seq > 0 else -1
-
-
 def export(table: Any, slots: Sequence[int], job_names: Sequence[str],
            host_names: Sequence[str], config_ids: Sequence[int]) -> list[tuple]:
     """Rows of the given live slots. JOB_NAMES, HOST_NAMES and CONFIG_IDS map the table's job,
@@ -72,7 +58,7 @@ def restore(table: Any, rows: Sequence[Any], jobs: Mapping[str, int], hosts: Map
     for row in rows:
         (tid, job_name, inst, cfg_id, status, host_name, failures, tparts, ancestor, state_ts,
          flags, flaps, events) = (row if isinstance(row, tuple) else astuple(row))[:13]
-        seq = seq_of(table, tid)
+        seq = table.seq_of(tid)
         if seq < 0:
             raise ValueError(f"task {tid}: not an id of this scheduler's namespace")
         if seq in seen or table._by_seq.get(seq, -1) >= 0:
@@ -103,7 +89,7 @@ def restore(table: Any, rows: Sequence[Any], jobs: Mapping[str, int], hosts: Map
             if (job, inst) in active or table.active_task(job, inst) >= 0:
                 raise ValueError(f"task {tid}: instance {inst} already has an active task")
             active.add((job, inst))
-        anc = seq_of(table, ancestor) if ancestor else 0
+        anc = table.seq_of(ancestor) if ancestor else 0
         parsed.append((seq, job, inst, cfg, status, hosts[host_name] if host_name else -1,
                        failures, tparts, max(anc, 0), state_ts, flags, flaps, events))
     out = array("q")

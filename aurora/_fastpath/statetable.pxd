@@ -119,3 +119,4 @@ cdef class StateTable:
     cdef object _finish(self, Out* out, list deleted)
     cdef object _walk(self, int32_t head, int32_t* nxt)
     cpdef int state(self, int64_t slot)
+    cpdef long long seq_of(self, str task_id)

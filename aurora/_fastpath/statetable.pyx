@@ -707,11 +707,12 @@ cdef class StateTable:
         finally:
             _vec_free(&v)
 
-    def _lookup_one(self, str tid):
-        cdef Py_ssize_t n = len(tid)
-        if n < 38 or tid[n - 37] != "-":
+    cpdef long long seq_of(self, str task_id):
+        """The sequence number inside an id of this table's namespace, or -1."""
+        cdef Py_ssize_t n = len(task_id)
+        if n < 38 or task_id[n - 37] != "-":
             return -1
-        hexs = tid[n - 36:].replace("-", "")
+        hexs = task_id[n - 36:].replace("-", "")
         if len(hexs) != 32:
             return -1
         try:
@@ -719,9 +720,13 @@ cdef class StateTable:
             seq = int(hexs[16:], 16)
         except ValueError:
             return -1
-        if ns != self.namespace:
+        return seq if ns == self.namespace and 0 < seq < 2**63 else -1
+
+    def _lookup_one(self, str tid):
+        cdef long long seq = self.seq_of(tid)
+        if seq < 0:
             return -1
-        cdef int32_t s = rowhash_get(&self._hash, self._seq, seq)
+        cdef int32_t s = rowhash_get(&self._hash, self._seq, <uint64_t>seq)
         if s < 0 or self.task_id(s) != tid:
             return -1
         return s

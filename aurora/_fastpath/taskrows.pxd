@@ -1,4 +1,2 @@
+# taskrows.pyx defines only Python-level functions over the table's C fields.
 from aurora._fastpath.statetable cimport StateTable
-
-
-cpdef long long seq_of(StateTable table, str task_id)

@@ -23,22 +23,6 @@ ACTIVE = frozenset({9, 17, 6, 0, 13, 12, 2, 1, 18, 16})
 KNOWN = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 13, 16, 17, 18})
 
 
-cpdef long long seq_of(StateTable table, str task_id):
-    """The sequence number inside an id of this table's namespace, or -1."""
-    cdef Py_ssize_t n = len(task_id)
-    if n < 38 or task_id[n - 37] != "-":
-        return -1
-    hexs = task_id[n - 36:].replace("-", "")
-    if len(hexs) != 32:
-        return -1
-    try:
-        ns = int(hexs[:16], 16)
-        seq = int(hexs[16:], 16)
-    except ValueError:
-        return -1
-    return seq if ns == table.namespace and 0 < seq < 2**63 else -1
-
-
 def export(StateTable table, slots, job_names, host_names, config_ids):
     """Rows of the given live slots. JOB_NAMES, HOST_NAMES and CONFIG_IDS map the table's job,
     host and config numbers to what storage keeps."""
@@ -79,7 +63,7 @@ def restore(StateTable table, rows, jobs, hosts, configs):
     for row in rows:
         (tid, job_name, inst, cfg_id, status, host_name, failures, tparts, ancestor, state_ts,
          flags, flaps, events) = (row if isinstance(row, tuple) else astuple(row))[:13]
-        seq = seq_of(table, tid)
+        seq = table.seq_of(tid)
         if seq < 0:
             raise ValueError(f"task {tid}: not an id of this scheduler's namespace")
         if seq in seen or rowhash_get(&table._hash, table._seq, <uint64_t>seq) >= 0:
@@ -110,7 +94,7 @@ def restore(StateTable table, rows, jobs, hosts, configs):
             if (job, inst) in active or table.active_task(job, inst) >= 0:
                 raise ValueError(f"task {tid}: instance {inst} already has an active task")
             active.add((job, inst))
-        anc = seq_of(table, ancestor) if ancestor else 0
+        anc = table.seq_of(ancestor) if ancestor else 0
         parsed.append((seq, job, inst, cfg, status, hosts[host_name] if host_name else -1,
                        failures, tparts, max(anc, 0), state_ts, flags, flaps, events))
     cdef Py_ssize_t count = len(parsed)
