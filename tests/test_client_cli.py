@@ -117,7 +117,8 @@ def test_job_lifecycle(cluster: tuple[int, Path], capsys: pytest.CaptureFixture[
     statuses = {t["status"] for t in json.loads(out)["tasks"]}
     assert statuses <= {"KILLING", "KILLED"}, statuses
     code, out, _ = run(capsys, "job", "list", "test", "--json")
-    assert key not in json.loads(out) or statuses == {"KILLING"}
+    # Listed only while some task is still being killed (the sim answers in a few ms).
+    assert key not in json.loads(out) or "KILLING" in statuses
     # A second killall: the scheduler refuses (no active tasks), exit 1, one line.
     code, _, err = run(capsys, "job", "killall", "test/www-data/devel/never-was")
     assert code == 1 and one_line_error(err).startswith("aurora: killTasks failed")
