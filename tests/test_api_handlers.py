@@ -17,9 +17,10 @@ from aurora.api.codec import ResponseCode, api
 from aurora.model.status import ACTIVE_STATES as ACTIVE
 from aurora.model.status import ScheduleStatus as S
 from aurora.scheduler.api import ApiHandlers
-from aurora.scheduler.api_admin import DRAINED, DRAINING, NONE, SCHEDULED, quota_problem
+from aurora.scheduler.api_admin import DRAINED, DRAINING, NONE, SCHEDULED
 from aurora.scheduler.api_queries import Query, TableIndex, select
 from aurora.scheduler.backend import BackendSink, HostInfo, Launch, StatusUpdate
+from aurora.scheduler.quota import quota_problem
 from aurora.scheduler.recovery import restore
 from aurora.scheduler.service import Scheduler, Settings
 from aurora.scheduler.storage import Storage
@@ -292,7 +293,7 @@ def test_quota_set_get_and_enforced(tmp_path: Path, impl: str) -> None:
             numCpus=1.0, ramMb=1024, diskMb=1024))
         assert low.responseCode == INVALID and "less then current prod" in low.details[0].message
         config = env.sched.jobs.configs[0]
-        assert quota_problem(env.sched, config, 1) is None  # the hook for the job actions
+        assert quota_problem(env.sched, config, 1) is None  # what the job actions check
 
     run(tmp_path, impl, scenario)
 

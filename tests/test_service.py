@@ -154,3 +154,22 @@ def test_bad_requests_change_nothing(tmp_path: Path, impl: str) -> None:
         sched.storage.close()
 
     asyncio.run(scenario())
+
+
+def test_job_actions_enforce_quota_themselves(tmp_path: Path, impl: str) -> None:
+    from aurora.model.resources import Resources as R
+    from aurora.scheduler.quota import quotas
+
+    async def scenario() -> None:
+        sched, _ = await boot(tmp_path, impl, Clock())
+        await quotas(sched).set("www-data", R(2.0, 4096, 4096))
+        prod = config(tier="preferred")
+        with pytest.raises(actions.ActionError, match="Insufficient resource quota: CPU quota"):
+            await actions.create_job(sched, prod, 3)
+        await actions.create_job(sched, prod, 2)
+        with pytest.raises(actions.ActionError, match="Insufficient resource quota"):
+            await actions.add_instances(sched, KEY, [2])
+        assert len(sched.table) == 2
+        sched.storage.close()
+
+    asyncio.run(scenario())

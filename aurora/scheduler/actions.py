@@ -13,6 +13,7 @@ from aurora.model.status import ACTIVE_STATES
 from aurora.model.status import ScheduleStatus as S
 from aurora.model.task import TaskConfig
 from aurora.scheduler.jobs import Job
+from aurora.scheduler.quota import quota_problem
 from aurora.scheduler.records import Op
 from aurora.scheduler.service import Scheduler
 
@@ -31,6 +32,7 @@ async def create_job(sched: Scheduler, config: TaskConfig, instances: int,
     if existing is not None and (existing.cron_schedule or _active(sched, key, None)):
         raise ActionError(f"job {key} already exists")  # a job ends when its tasks have
     _check_count(sched, instances)
+    _check_quota(sched, config, instances)
     if cron_schedule:
         raise ActionError("cron jobs are not supported yet: createJob takes no cron_schedule")
     cid, save_config = sched.jobs.config_id(config)
@@ -56,6 +58,7 @@ async def add_instances(sched: Scheduler, key: JobKey, instances: Iterable[int])
         raise ActionError(f"instances {busy} of {key} are already active")
     new_count = max(job.instances, wanted[-1] + 1)
     _check_count(sched, new_count)
+    _check_quota(sched, sched.jobs.configs[job.config], len(wanted))
     eff = sched.table.insert(job.config, wanted, sched.clock_ms())
     sched.groups.add(job.config, eff.created)
     job.instances = new_count
@@ -113,3 +116,9 @@ def _check_count(sched: Scheduler, instances: int) -> None:
     top = sched.settings.max_tasks_per_job
     if not 0 < instances <= top:
         raise ActionError(f"instance count must be between 1 and {top}, got {instances}")
+
+
+def _check_quota(sched: Scheduler, config: TaskConfig, instances: int) -> None:
+    problem = quota_problem(sched, config, instances)
+    if problem is not None:
+        raise ActionError(problem)

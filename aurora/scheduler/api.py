@@ -120,11 +120,6 @@ class ApiHandlers:
         if not 0 < count <= top:
             raise BadInput(f"Instance count must be between 1 and {top} inclusive.")
 
-    def _check_quota(self, config: Any, count: int) -> None:
-        problem = self.admin.quotas.problem(config, count)
-        if problem is not None:
-            raise BadInput(problem)
-
     # ------------------------------------------------------------------------- mutations
     async def create_job(self, args: Any) -> Response:
         job = job_configuration(args.description)
@@ -135,7 +130,6 @@ class ApiHandlers:
         if self._active(key) or (existing is not None and existing.cron_schedule):
             return invalid_request(f"Job {key} already exists")
         self._check_limit(job.instance_count)
-        self._check_quota(job.task_config, job.instance_count)
         await actions.create_job(self.sched, job.task_config, job.instance_count)
         return ok()
 
@@ -178,8 +172,6 @@ class ApiHandlers:
         if template is None:
             return invalid_request("No active task found for a given instance ID.")
         self._check_limit(len(active) + count)
-        config = self.sched.jobs.configs[self.sched.table.row(template)[3]]
-        self._check_quota(config, count)
         last = max(active)
         await actions.add_instances(self.sched, key, range(last + 1, last + 1 + count))
         return ok()
