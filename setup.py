@@ -69,6 +69,7 @@ setup(
         "aiohttp>=3.9",
         "prometheus-client>=0.20",
         "pystachio>=0.8.10,<0.9",
+        "pyzmq>=26",
     ],
     extras_require={
         "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "py-spy>=0.3.14", "cython>=3.0",

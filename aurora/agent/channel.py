@@ -1,0 +1,564 @@
+"""ZeroMQ transport between the scheduler (ROUTER) and local agents (DEALER).
+
+Both ends use ``zmq.asyncio`` sockets on the caller's event loop only to *wait* for input; they
+then drain the socket through a synchronous shadow of the same socket (``recv_multipart(NOBLOCK)``
+until EAGAIN, up to ``max_drain`` frames per wakeup), because one await per message caps
+throughput. Sends never block: a frame ZeroMQ refuses (high-water mark, unknown peer) is counted
+and dropped, which is safe because status updates are kept by the agent until acknowledged and
+resent after a reconnect (a new scheduler epoch) or after ``resend_timeout`` without progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import msgspec
+import zmq
+import zmq.asyncio
+
+from aurora.agent.protocol import (
+    Ack,
+    Heartbeat,
+    KillBatch,
+    LaunchBatch,
+    Message,
+    Reconcile,
+    Register,
+    StatusBatch,
+    Update,
+    decode_or_none,
+    encode,
+    seq_ranges,
+)
+from aurora.scheduler.backend import Launch, StatusUpdate
+
+log = logging.getLogger(__name__)
+
+
+# The asyncio poll wakes on ZeroMQ's edge-triggered FD; this bounds the wait should an edge be
+# missed anyway (sends on the shadow socket are followed by an explicit check, see _kick).
+_POLL_MS = 100
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _new_epoch() -> int:
+    return time.time_ns() // 1000  # microseconds: distinct across restarts
+
+
+class AckToken(NamedTuple):
+    """The ``ack`` of a StatusUpdate delivered by the SchedulerEndpoint."""
+
+    peer: bytes
+    epoch: int
+    seq: int
+
+
+@dataclass
+class _Peer:
+    identity: bytes
+    register: Register
+    last_seen: float
+    floor: int = 0  # every seq below it is acknowledged by the agent's own account
+    pending: set[int] = field(default_factory=set)  # delivered, not yet acked by the sink
+    done: set[int] = field(default_factory=set)  # acked by the sink, maybe not yet by the agent
+    done_heap: list[int] = field(default_factory=list)
+
+
+@dataclass
+class EndpointStats:
+    malformed: int = 0
+    unknown_peers: int = 0
+    duplicates: int = 0
+    send_dropped: int = 0
+    updates: int = 0
+    heartbeats: int = 0
+
+
+class SchedulerEndpoint:
+    """The scheduler's ROUTER. Callbacks run on the event loop:
+
+    * ``on_register(reg)`` -- an agent (re)registered;
+    * ``on_status(updates)`` -- a batch of new updates (duplicates filtered), each with an
+      :class:`AckToken` as ``ack``; pass the tokens to :meth:`ack` once persisted;
+    * ``on_heartbeat(agent_id, hb)`` and ``on_agent_lost(agent_id)`` (no message for
+      ``agent_timeout`` seconds).
+    """
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        on_register: Callable[[Register], None],
+        on_status: Callable[[Sequence[StatusUpdate]], None],
+        on_heartbeat: Callable[[str, Heartbeat], None] | None = None,
+        on_agent_lost: Callable[[str], None] | None = None,
+        heartbeat_interval: float = 5.0,
+        agent_timeout: float = 30.0,
+        max_drain: int = 1000,
+        ctx: zmq.asyncio.Context | None = None,
+    ) -> None:
+        self.address = address
+        self.epoch = _new_epoch()
+        self.stats = EndpointStats()
+        self.peers: dict[bytes, _Peer] = {}
+        self._on_register = on_register
+        self._on_status = on_status
+        self._on_heartbeat = on_heartbeat
+        self._on_agent_lost = on_agent_lost
+        self._hb_interval = heartbeat_interval
+        self._agent_timeout = agent_timeout
+        self._max_drain = max_drain
+        self._ctx = ctx or zmq.asyncio.Context.instance()
+        self._sock: zmq.asyncio.Socket | None = None
+        self._sync: zmq.Socket[bytes] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._kicked = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.endpoint = ""
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint.rsplit(":", 1)[1])
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        sock = self._ctx.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # unknown peer / HWM: an error we count
+        sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reconnecting agent takes over its identity
+        sock.setsockopt(zmq.SNDHWM, 100_000)
+        sock.setsockopt(zmq.RCVHWM, 100_000)
+        deadline = time.monotonic() + 2.0
+        while True:  # a just-closed endpoint frees its port asynchronously (ZeroMQ's I/O thread)
+            try:
+                sock.bind(self.address)
+                break
+            except zmq.ZMQError as e:
+                if e.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
+                    sock.close(linger=0)
+                    raise
+                await asyncio.sleep(0.01)
+        self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._sock = sock
+        self._sync = zmq.Socket.shadow(sock.underlying)
+        self._tasks = [asyncio.create_task(self._recv_loop()), asyncio.create_task(self._hb_loop())]
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks = []
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+            self._sync = None
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _send(self, identity: bytes, msg: Message) -> bool:
+        if self._sync is None:
+            return False
+        try:
+            self._sync.send_multipart((identity, encode(msg)), zmq.NOBLOCK)
+            self._kick()
+            return True
+        except zmq.ZMQError as e:  # EHOSTUNREACH (unknown peer) or EAGAIN (high-water mark)
+            log.debug("send to %r dropped: %s", identity, e)
+            self.stats.send_dropped += 1
+            return False
+
+    def launch(self, agent_id: str, launches: Sequence[Launch]) -> bool:
+        return self._send(agent_id.encode(), LaunchBatch(tuple(launches)))
+
+    def kill(self, agent_id: str, task_ids: Sequence[str]) -> bool:
+        return self._send(agent_id.encode(), KillBatch(tuple(task_ids)))
+
+    def reconcile(self, agent_id: str, task_ids: Sequence[str] | None = None) -> bool:
+        return self._send(
+            agent_id.encode(), Reconcile(None if task_ids is None else tuple(task_ids))
+        )
+
+    def ack(self, tokens: Iterable[object]) -> None:
+        """These updates are persisted: tell their agents (one Ack per agent epoch)."""
+        by_peer: dict[tuple[bytes, int], list[int]] = {}
+        for tok in tokens:
+            if isinstance(tok, AckToken):
+                by_peer.setdefault((tok.peer, tok.epoch), []).append(tok.seq)
+        for (identity, epoch), seqs in by_peer.items():
+            peer = self.peers.get(identity)
+            if peer is not None and peer.register.epoch == epoch:
+                for s in seqs:
+                    peer.pending.discard(s)
+                    if s >= peer.floor and s not in peer.done:
+                        peer.done.add(s)
+                        heapq.heappush(peer.done_heap, s)
+            self._send(identity, Ack(epoch, 0, seq_ranges(seqs)))
+
+    # -- receiving -------------------------------------------------------------------------
+
+    async def _recv_loop(self) -> None:
+        assert self._sock is not None
+        while True:
+            await self._sock.poll(_POLL_MS, zmq.POLLIN)
+            self._drain()
+
+    def _kick(self) -> None:
+        """After a send on the shadow socket: ZeroMQ may have consumed the edge that would wake
+        the asyncio poll, so check for input ourselves and drain soon if there is some."""
+        sync, loop = self._sync, self._loop
+        if sync is not None and loop is not None and not self._kicked and sync.EVENTS & zmq.POLLIN:
+            self._kicked = True
+            loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """Receive up to max_drain frames without blocking; deliver their updates in one call."""
+        self._kicked = False
+        sync = self._sync
+        if sync is None:
+            return
+        out: list[StatusUpdate] = []
+        for _ in range(self._max_drain):
+            try:
+                frames = sync.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            try:
+                self._handle(frames, out)
+            except Exception:  # a callback failed: log it, keep serving
+                log.exception("error handling an agent message")
+        else:
+            self._kick()  # more may be waiting
+        if out:
+            self.stats.updates += len(out)
+            self._on_status(out)
+
+    def _handle(self, frames: list[bytes], out: list[StatusUpdate]) -> None:
+        if len(frames) != 2:
+            self.stats.malformed += 1
+            return
+        identity, payload = frames
+        msg = decode_or_none(payload)
+        if msg is None:
+            self.stats.malformed += 1
+            return
+        now = time.monotonic()
+        if isinstance(msg, Register):
+            if msg.agent_id.encode() != identity:
+                self.stats.malformed += 1
+                return
+            old = self.peers.get(identity)
+            if old is not None and old.register.epoch == msg.epoch:
+                old.register = msg
+                old.last_seen = now
+            else:
+                self.peers[identity] = _Peer(identity, msg, now)
+            self._send(identity, Heartbeat(self.epoch, _now_ms()))  # welcome: our epoch
+            self._on_register(msg)
+            return
+        peer = self.peers.get(identity)
+        if peer is None or (isinstance(msg, StatusBatch) and msg.epoch != peer.register.epoch):
+            # Not registered with this scheduler (it restarted) or a stale agent incarnation:
+            # tell it our epoch so that it re-registers and resends.
+            self.stats.unknown_peers += 1
+            self._send(identity, Heartbeat(self.epoch, _now_ms(), registered=False))
+            return
+        peer.last_seen = now
+        if isinstance(msg, StatusBatch):
+            self._status(peer, msg, out)
+        elif isinstance(msg, Heartbeat):
+            self.stats.heartbeats += 1
+            if self._on_heartbeat is not None:
+                self._on_heartbeat(peer.register.agent_id, msg)
+        else:  # a scheduler-bound message an agent must not send
+            self.stats.malformed += 1
+
+    def _status(self, peer: _Peer, batch: StatusBatch, out: list[StatusUpdate]) -> None:
+        if batch.low > peer.floor:
+            peer.floor = batch.low
+            heap = peer.done_heap
+            while heap and heap[0] < batch.low:
+                peer.done.discard(heapq.heappop(heap))
+        identity, epoch, host = peer.identity, batch.epoch, peer.register.hostname
+        pending, done, floor = peer.pending, peer.done, peer.floor
+        reack: list[int] = []
+        seq = batch.first_seq
+        for u in batch.updates:
+            if seq in pending:
+                self.stats.duplicates += 1  # its ack is on the way
+            elif seq < floor or seq in done:
+                self.stats.duplicates += 1  # acked already; the ack must have been lost
+                reack.append(seq)
+            else:
+                pending.add(seq)
+                out.append(
+                    StatusUpdate(
+                        u.task_id,
+                        u.status,
+                        u.timestamp_ms,
+                        u.message,
+                        host,
+                        AckToken(identity, epoch, seq),
+                    )
+                )
+            seq += 1
+        if reack:
+            self._send(identity, Ack(epoch, 0, seq_ranges(reack)))
+
+    async def _hb_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._hb_interval)
+            now = time.monotonic()
+            for identity, peer in list(self.peers.items()):
+                if now - peer.last_seen > self._agent_timeout:
+                    del self.peers[identity]
+                    if self._on_agent_lost is not None:
+                        self._on_agent_lost(peer.register.agent_id)
+                else:
+                    self._send(identity, Heartbeat(self.epoch, _now_ms()))
+
+
+@dataclass
+class AgentStats:
+    sent_batches: int = 0
+    resent: int = 0
+    send_dropped: int = 0
+    malformed: int = 0
+    heartbeats: int = 0
+    reregistered: int = 0
+
+
+class AgentEndpoint:
+    """An agent's DEALER (routing id = agent id). :meth:`report` numbers updates and sends them in
+    batches; each is kept until acknowledged and resent, in seq order, after the scheduler's epoch
+    changes (it restarted: the agent re-registers first) or after ``resend_timeout`` seconds
+    without an acknowledgement. Callbacks: ``on_launch(launches)``, ``on_kill(task_ids)``,
+    ``on_reconcile(task_ids | None)``, ``on_heartbeat(hb)``."""
+
+    def __init__(
+        self,
+        address: str,
+        register: Register,
+        *,
+        on_launch: Callable[[Sequence[Launch]], None] | None = None,
+        on_kill: Callable[[Sequence[str]], None] | None = None,
+        on_reconcile: Callable[[Sequence[str] | None], None] | None = None,
+        on_heartbeat: Callable[[Heartbeat], None] | None = None,
+        heartbeat_interval: float = 5.0,
+        resend_timeout: float = 10.0,
+        max_batch: int = 1000,
+        max_drain: int = 1000,
+        reconnect_ivl_ms: int = 100,
+        ctx: zmq.asyncio.Context | None = None,
+    ) -> None:
+        self.address = address
+        self.epoch = register.epoch or _new_epoch()
+        self.register = msgspec.structs.replace(register, epoch=self.epoch)
+        self.stats = AgentStats()
+        self.scheduler_epoch: int | None = None
+        self.unacked: dict[int, Update] = {}  # seq -> update, in seq order
+        self.next_seq = 1
+        self._on_launch = on_launch
+        self._on_kill = on_kill
+        self._on_reconcile = on_reconcile
+        self._on_heartbeat = on_heartbeat
+        self._hb_interval = heartbeat_interval
+        self._resend_timeout = resend_timeout
+        self._max_batch = max_batch
+        self._max_drain = max_drain
+        self._reconnect_ivl = reconnect_ivl_ms
+        self._ctx = ctx or zmq.asyncio.Context.instance()
+        self._sock: zmq.asyncio.Socket | None = None
+        self._sync: zmq.Socket[bytes] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._kicked = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._rereg_ivl = min(1.0, heartbeat_interval)
+        self._last_register = 0.0
+        self._progress = time.monotonic()  # last ack or (re)send of everything unacked
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        sock = self._ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.ROUTING_ID, self.register.agent_id.encode())
+        sock.setsockopt(zmq.RECONNECT_IVL, self._reconnect_ivl)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, max(self._reconnect_ivl, 1000))
+        sock.setsockopt(zmq.SNDHWM, 100_000)
+        sock.setsockopt(zmq.RCVHWM, 100_000)
+        sock.connect(self.address)
+        self._sock = sock
+        self._sync = zmq.Socket.shadow(sock.underlying)
+        self._send(self.register)
+        self._last_register = time.monotonic()
+        self._tasks = [asyncio.create_task(self._recv_loop()), asyncio.create_task(self._hb_loop())]
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks = []
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+            self._sync = None
+
+    def _send(self, msg: Message) -> bool:
+        if self._sync is None:
+            return False
+        try:
+            self._sync.send(encode(msg), zmq.NOBLOCK)
+            self._kick()
+            return True
+        except zmq.ZMQError:  # EAGAIN: high-water mark; kept in `unacked`, resent later
+            self.stats.send_dropped += 1
+            return False
+
+    def report(self, updates: Iterable[Update]) -> int:
+        """Number, keep and send these updates; returns the last seq assigned."""
+        first = self.next_seq
+        for u in updates:
+            self.unacked[self.next_seq] = u
+            self.next_seq += 1
+        if self.next_seq > first:
+            self._send_range(first, self.next_seq)
+        return self.next_seq - 1
+
+    def _low(self) -> int:
+        return next(iter(self.unacked), self.next_seq)
+
+    def _send_range(self, first: int, end: int) -> None:
+        """Send the unacked seqs in [first, end) as contiguous batches of at most max_batch."""
+        low = self._low()
+        run: list[Update] = []
+        run_first = first
+
+        def flush() -> None:
+            if run:
+                self._send(StatusBatch(self.epoch, run_first, tuple(run), low))
+                self.stats.sent_batches += 1
+                run.clear()
+
+        unacked, max_batch = self.unacked, self._max_batch
+        for s in range(first, end):
+            u = unacked.get(s)
+            if u is None:
+                flush()
+                continue
+            if not run:
+                run_first = s
+            run.append(u)
+            if len(run) >= max_batch:
+                flush()
+        flush()
+
+    def resend_unacked(self) -> None:
+        """Send every unacknowledged update again, in seq order."""
+        self._progress = time.monotonic()
+        if not self.unacked:
+            return
+        first = next(iter(self.unacked))
+        self.stats.resent += len(self.unacked)
+        self._send_range(first, self.next_seq)
+
+    def _ack(self, ack: Ack) -> None:
+        if ack.epoch != self.epoch:
+            return
+        buf = self.unacked
+        before = len(buf)
+        if ack.upto_seq:
+            for s in [s for s in buf if s <= ack.upto_seq]:
+                del buf[s]
+        for lo, hi in ack.ranges:
+            if hi - lo < len(buf):
+                for s in range(lo, hi + 1):
+                    buf.pop(s, None)
+            else:
+                for s in [s for s in buf if lo <= s <= hi]:
+                    del buf[s]
+        if len(buf) < before:
+            self._progress = time.monotonic()
+
+    async def _recv_loop(self) -> None:
+        assert self._sock is not None
+        while True:
+            await self._sock.poll(_POLL_MS, zmq.POLLIN)
+            self._drain()
+
+    def _kick(self) -> None:
+        """See SchedulerEndpoint._kick."""
+        sync, loop = self._sync, self._loop
+        if sync is not None and loop is not None and not self._kicked and sync.EVENTS & zmq.POLLIN:
+            self._kicked = True
+            loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        self._kicked = False
+        sync = self._sync
+        if sync is None:
+            return
+        for _ in range(self._max_drain):
+            try:
+                frames = sync.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            msg = decode_or_none(frames[0]) if len(frames) == 1 else None
+            if msg is None:
+                self.stats.malformed += 1
+                continue
+            try:
+                self._handle(msg)
+            except Exception:
+                log.exception("error handling a scheduler message")
+        else:
+            self._kick()
+
+    def _handle(self, msg: Message) -> None:
+        if isinstance(msg, Ack):
+            self._ack(msg)
+        elif isinstance(msg, Heartbeat):
+            self.stats.heartbeats += 1
+            now = time.monotonic()
+            changed = self.scheduler_epoch is not None and msg.epoch != self.scheduler_epoch
+            self.scheduler_epoch = msg.epoch
+            if not msg.registered and (changed or now - self._last_register >= self._rereg_ivl):
+                # The scheduler does not know us (it restarted): register, then resend.
+                self.stats.reregistered += 1
+                self._last_register = now
+                self._send(self.register)
+                self.resend_unacked()
+            elif changed:  # a new scheduler we already registered with: resend
+                self.resend_unacked()
+            if self._on_heartbeat is not None:
+                self._on_heartbeat(msg)
+        elif isinstance(msg, LaunchBatch):
+            if self._on_launch is not None:
+                self._on_launch(msg.launches)
+        elif isinstance(msg, KillBatch):
+            if self._on_kill is not None:
+                self._on_kill(msg.task_ids)
+        elif isinstance(msg, Reconcile):
+            if self._on_reconcile is not None:
+                self._on_reconcile(msg.task_ids)
+        else:
+            self.stats.malformed += 1
+
+    async def _hb_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._hb_interval)
+            self._send(Heartbeat(self.epoch, _now_ms()))
+            if self.unacked and time.monotonic() - self._progress > self._resend_timeout:
+                self.resend_unacked()
