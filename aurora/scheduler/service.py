@@ -92,6 +92,7 @@ class Scheduler:
         self._first_start = namespace is None
         self._throttled: list[tuple[int, int]] = []  # (time it may be PENDING, slot), a heap
         self.restored_ports: dict[int, tuple[int, ...]] = {}  # slot -> ports it had
+        self._res_cache: dict[int, tuple[int, int, int, int, int]] = {}  # config -> resources
         self.duties: list[Any] = []  # periodic work: objects with every_ms, next_ms, run()
 
     # ------------------------------------------------------------------ persistence helpers
@@ -166,20 +167,47 @@ class Scheduler:
                 self.cluster.set_offer(h, False)
 
     def _hold_restored(self, host: int) -> None:
-        """Tasks restored on a host that just appeared take their resources again."""
+        """Tasks restored on a host that just appeared take their resources again: one
+        consume for the host and one count per job, not one call per task."""
+        held: list[tuple[int, int, tuple[int, int, int, int, int], tuple[int, ...]]] = []
+        total = [0, 0, 0, 0, 0]
+        per_job: dict[int, int] = {}
         for s in self.table.tasks_on_host(host):
-            if s not in self.held and self.table.state(s) in ASSIGNED_CODES:
-                ports = self.restored_ports.pop(s, ())
-                try:
-                    self.cluster.claim_ports(host, ports)
-                except ValueError as exc:
-                    log.error("task %s: %s", self.table.task_id(s), exc)
-                    ports = ()
+            if s in self.held or self.table.state(s) not in ASSIGNED_CODES:
+                continue
+            row = self.table.row(s)
+            res = self._resources(row[3])
+            ports = self.restored_ports.pop(s, ())
+            try:
+                self.cluster.claim_ports(host, ports)
+            except ValueError as exc:
+                log.error("task %s: %s", self.table.task_id(s), exc)
+                ports = ()
+            held.append((s, row[1], res, ports))
+            for i in range(5):
+                total[i] += res[i]
+            per_job[row[1]] = per_job.get(row[1], 0) + 1
+        if not held:
+            return
+        try:
+            self.cluster.consume(host, *total)
+        except ValueError as exc:  # the agent came back smaller: hold what fits, one by one
+            log.error("host %s: %s", self.host_names[host], exc)
+            for s, _, _, ports in held:
                 self._hold(s, host, ports=ports)
+            return
+        for job, n in per_job.items():
+            self.cluster.task_started(job, host, n)
+        for s, job, res, ports in held:
+            self.held[s] = Held(host, job, res, ports)
 
     def _resources(self, config_id: int) -> tuple[int, int, int, int, int]:
-        r = self.jobs.configs[config_id].resources
-        return (cpu_milli(r.cpu), r.ram_mb, r.disk_mb, r.gpus, len(r.ports))
+        res = self._res_cache.get(config_id)
+        if res is None:
+            r = self.jobs.configs[config_id].resources
+            res = self._res_cache[config_id] = (cpu_milli(r.cpu), r.ram_mb, r.disk_mb, r.gpus,
+                                                len(r.ports))
+        return res
 
     def _hold(self, slot: int, host: int, taken: bool = False,
               ports: tuple[int, ...] = ()) -> None:
