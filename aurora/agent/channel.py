@@ -84,7 +84,89 @@ class EndpointStats:
     heartbeats: int = 0
 
 
-class SchedulerEndpoint:
+class _Endpoint:
+    """What both ends share: an asyncio socket to wait on, its synchronous shadow to drain and
+    send through, the receive and heartbeat tasks, and closing. Subclasses handle frames
+    (``_frames``), deliver what a drain collected (``_drained``) and heartbeat (``_hb_loop``)."""
+
+    def __init__(self, ctx: zmq.asyncio.Context | None, max_drain: int) -> None:
+        self._ctx = ctx or zmq.asyncio.Context.instance()
+        self._max_drain = max_drain
+        self._sock: zmq.asyncio.Socket | None = None
+        self._sync: zmq.Socket[bytes] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._kicked = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _socket(self, kind: int) -> zmq.asyncio.Socket:
+        self._loop = asyncio.get_running_loop()
+        sock = self._ctx.socket(kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDHWM, 100_000)
+        sock.setsockopt(zmq.RCVHWM, 100_000)
+        return sock
+
+    def _run(self, sock: zmq.asyncio.Socket) -> None:
+        self._sock = sock
+        self._sync = zmq.Socket.shadow(sock.underlying)
+        self._tasks = [asyncio.create_task(self._recv_loop()), asyncio.create_task(self._hb_loop())]
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks = []
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+            self._sync = None
+
+    async def _recv_loop(self) -> None:
+        assert self._sock is not None
+        while True:
+            await self._sock.poll(_POLL_MS, zmq.POLLIN)
+            self._drain()
+
+    def _kick(self) -> None:
+        """After a send on the shadow socket: ZeroMQ may have consumed the edge that would wake
+        the asyncio poll, so check for input ourselves and drain soon if there is some."""
+        sync, loop = self._sync, self._loop
+        if sync is not None and loop is not None and not self._kicked and sync.EVENTS & zmq.POLLIN:
+            self._kicked = True
+            loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """Receive up to max_drain frames without blocking, then deliver what they carried."""
+        self._kicked = False
+        sync = self._sync
+        if sync is None:
+            return
+        for _ in range(self._max_drain):
+            try:
+                frames = sync.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            try:
+                self._frames(frames)
+            except Exception:  # a callback failed: log it, keep serving
+                log.exception("error handling a message")
+        else:
+            self._kick()  # more may be waiting
+        self._drained()
+
+    def _frames(self, frames: list[bytes]) -> None:
+        raise NotImplementedError
+
+    def _drained(self) -> None:
+        pass
+
+    async def _hb_loop(self) -> None:
+        raise NotImplementedError
+
+
+class SchedulerEndpoint(_Endpoint):
     """The scheduler's ROUTER. Callbacks run on the event loop:
 
     * ``on_register(reg)`` -- an agent (re)registered;
@@ -117,13 +199,8 @@ class SchedulerEndpoint:
         self._on_agent_lost = on_agent_lost
         self._hb_interval = heartbeat_interval
         self._agent_timeout = agent_timeout
-        self._max_drain = max_drain
-        self._ctx = ctx or zmq.asyncio.Context.instance()
-        self._sock: zmq.asyncio.Socket | None = None
-        self._sync: zmq.Socket[bytes] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._kicked = False
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._out: list[StatusUpdate] = []  # updates of the drain in progress
+        super().__init__(ctx, max_drain)
         self.endpoint = ""
 
     @property
@@ -131,13 +208,9 @@ class SchedulerEndpoint:
         return int(self.endpoint.rsplit(":", 1)[1])
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        sock = self._ctx.socket(zmq.ROUTER)
-        sock.setsockopt(zmq.LINGER, 0)
+        sock = self._socket(zmq.ROUTER)
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # unknown peer / HWM: an error we count
         sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reconnecting agent takes over its identity
-        sock.setsockopt(zmq.SNDHWM, 100_000)
-        sock.setsockopt(zmq.RCVHWM, 100_000)
         deadline = time.monotonic() + 2.0
         while True:  # a just-closed endpoint frees its port asynchronously (ZeroMQ's I/O thread)
             try:
@@ -149,21 +222,7 @@ class SchedulerEndpoint:
                     raise
                 await asyncio.sleep(0.01)
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        self._sock = sock
-        self._sync = zmq.Socket.shadow(sock.underlying)
-        self._tasks = [asyncio.create_task(self._recv_loop()), asyncio.create_task(self._hb_loop())]
-
-    async def close(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        self._tasks = []
-        if self._sock is not None:
-            self._sock.close(linger=0)
-            self._sock = None
-            self._sync = None
+        self._run(sock)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -208,43 +267,13 @@ class SchedulerEndpoint:
 
     # -- receiving -------------------------------------------------------------------------
 
-    async def _recv_loop(self) -> None:
-        assert self._sock is not None
-        while True:
-            await self._sock.poll(_POLL_MS, zmq.POLLIN)
-            self._drain()
-
-    def _kick(self) -> None:
-        """After a send on the shadow socket: ZeroMQ may have consumed the edge that would wake
-        the asyncio poll, so check for input ourselves and drain soon if there is some."""
-        sync, loop = self._sync, self._loop
-        if sync is not None and loop is not None and not self._kicked and sync.EVENTS & zmq.POLLIN:
-            self._kicked = True
-            loop.call_soon(self._drain)
-
-    def _drain(self) -> None:
-        """Receive up to max_drain frames without blocking; deliver their updates in one call."""
-        self._kicked = False
-        sync = self._sync
-        if sync is None:
-            return
-        out: list[StatusUpdate] = []
-        for _ in range(self._max_drain):
-            try:
-                frames = sync.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            try:
-                self._handle(frames, out)
-            except Exception:  # a callback failed: log it, keep serving
-                log.exception("error handling an agent message")
-        else:
-            self._kick()  # more may be waiting
+    def _drained(self) -> None:
+        out, self._out = self._out, []
         if out:
             self.stats.updates += len(out)
             self._on_status(out)
 
-    def _handle(self, frames: list[bytes], out: list[StatusUpdate]) -> None:
+    def _frames(self, frames: list[bytes]) -> None:
         if len(frames) != 2:
             self.stats.malformed += 1
             return
@@ -276,7 +305,7 @@ class SchedulerEndpoint:
             return
         peer.last_seen = now
         if isinstance(msg, StatusBatch):
-            self._status(peer, msg, out)
+            self._status(peer, msg, self._out)
         elif isinstance(msg, Heartbeat):
             self.stats.heartbeats += 1
             if self._on_heartbeat is not None:
@@ -339,7 +368,7 @@ class AgentStats:
     reregistered: int = 0
 
 
-class AgentEndpoint:
+class AgentEndpoint(_Endpoint):
     """An agent's DEALER (routing id = agent id). :meth:`report` numbers updates and sends them in
     batches; each is kept until acknowledged and resent, in seq order, after the scheduler's epoch
     changes (it restarted: the agent re-registers first) or after ``resend_timeout`` seconds
@@ -376,45 +405,21 @@ class AgentEndpoint:
         self._hb_interval = heartbeat_interval
         self._resend_timeout = resend_timeout
         self._max_batch = max_batch
-        self._max_drain = max_drain
         self._reconnect_ivl = reconnect_ivl_ms
-        self._ctx = ctx or zmq.asyncio.Context.instance()
-        self._sock: zmq.asyncio.Socket | None = None
-        self._sync: zmq.Socket[bytes] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._kicked = False
-        self._loop: asyncio.AbstractEventLoop | None = None
+        super().__init__(ctx, max_drain)
         self._rereg_ivl = min(1.0, heartbeat_interval)
         self._last_register = 0.0
         self._progress = time.monotonic()  # last ack or (re)send of everything unacked
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        sock = self._ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
+        sock = self._socket(zmq.DEALER)
         sock.setsockopt(zmq.ROUTING_ID, self.register.agent_id.encode())
         sock.setsockopt(zmq.RECONNECT_IVL, self._reconnect_ivl)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, max(self._reconnect_ivl, 1000))
-        sock.setsockopt(zmq.SNDHWM, 100_000)
-        sock.setsockopt(zmq.RCVHWM, 100_000)
         sock.connect(self.address)
-        self._sock = sock
-        self._sync = zmq.Socket.shadow(sock.underlying)
+        self._run(sock)
         self._send(self.register)
         self._last_register = time.monotonic()
-        self._tasks = [asyncio.create_task(self._recv_loop()), asyncio.create_task(self._hb_loop())]
-
-    async def close(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        self._tasks = []
-        if self._sock is not None:
-            self._sock.close(linger=0)
-            self._sock = None
-            self._sync = None
 
     def _send(self, msg: Message) -> bool:
         if self._sync is None:
@@ -492,39 +497,12 @@ class AgentEndpoint:
         if len(buf) < before:
             self._progress = time.monotonic()
 
-    async def _recv_loop(self) -> None:
-        assert self._sock is not None
-        while True:
-            await self._sock.poll(_POLL_MS, zmq.POLLIN)
-            self._drain()
-
-    def _kick(self) -> None:
-        """See SchedulerEndpoint._kick."""
-        sync, loop = self._sync, self._loop
-        if sync is not None and loop is not None and not self._kicked and sync.EVENTS & zmq.POLLIN:
-            self._kicked = True
-            loop.call_soon(self._drain)
-
-    def _drain(self) -> None:
-        self._kicked = False
-        sync = self._sync
-        if sync is None:
+    def _frames(self, frames: list[bytes]) -> None:
+        msg = decode_or_none(frames[0]) if len(frames) == 1 else None
+        if msg is None:
+            self.stats.malformed += 1
             return
-        for _ in range(self._max_drain):
-            try:
-                frames = sync.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            msg = decode_or_none(frames[0]) if len(frames) == 1 else None
-            if msg is None:
-                self.stats.malformed += 1
-                continue
-            try:
-                self._handle(msg)
-            except Exception:
-                log.exception("error handling a scheduler message")
-        else:
-            self._kick()
+        self._handle(msg)
 
     def _handle(self, msg: Message) -> None:
         if isinstance(msg, Ack):
