@@ -80,6 +80,7 @@ setup(
         "console_scripts": [
             "aurora-scheduler = aurora.scheduler.main:main",
             "aurora-executor = aurora.executor.main:main",
+            "aurora-agent = aurora.agent.main:main",
             "aurora = aurora.client.cli:main",
             "aurora_admin = aurora.client.admin:main",
         ],

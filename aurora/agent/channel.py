@@ -6,6 +6,10 @@ until EAGAIN, up to ``max_drain`` frames per wakeup), because one await per mess
 throughput. Sends never block: a frame ZeroMQ refuses (high-water mark, unknown peer) is counted
 and dropped, which is safe because status updates are kept by the agent until acknowledged and
 resent after a reconnect (a new scheduler epoch) or after ``resend_timeout`` without progress.
+
+Plaintext is allowed on loopback addresses only; elsewhere both ends need CURVE keys (see
+:mod:`aurora.agent.security`): the scheduler admits only the agent public keys of its allow
+directory, counting refusals in ``stats.auth_denied`` / ``stats.handshake_failed``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,14 @@ from aurora.agent.protocol import (
     decode_or_none,
     encode,
     seq_ranges,
+)
+from aurora.agent.security import (
+    ClientGuard,
+    CurveClient,
+    CurveServer,
+    HandshakeMonitor,
+    ServerGuard,
+    require_loopback,
 )
 from aurora.scheduler.backend import Launch, StatusUpdate
 
@@ -82,6 +94,8 @@ class EndpointStats:
     send_dropped: int = 0
     updates: int = 0
     heartbeats: int = 0
+    auth_denied: int = 0  # ZAP refusals (CURVE key not in the allow directory)
+    handshake_failed: int = 0  # failed handshakes (unknown key, plaintext peer, bad server key)
 
 
 class _Endpoint:
@@ -89,8 +103,14 @@ class _Endpoint:
     send through, the receive and heartbeat tasks, and closing. Subclasses handle frames
     (``_frames``), deliver what a drain collected (``_drained``) and heartbeat (``_hb_loop``)."""
 
-    def __init__(self, ctx: zmq.asyncio.Context | None, max_drain: int) -> None:
+    def __init__(
+        self, ctx: zmq.asyncio.Context | None, max_drain: int, own_ctx: bool = False
+    ) -> None:
+        # own_ctx without ctx: a private context, made by start() and destroyed by close()
+        self._own_ctx = ctx is None and own_ctx
+        self._owned: zmq.asyncio.Context | None = None
         self._ctx = ctx or zmq.asyncio.Context.instance()
+        self._guard: ServerGuard | HandshakeMonitor | None = None
         self._max_drain = max_drain
         self._sock: zmq.asyncio.Socket | None = None
         self._sync: zmq.Socket[bytes] | None = None
@@ -100,6 +120,8 @@ class _Endpoint:
 
     def _socket(self, kind: int) -> zmq.asyncio.Socket:
         self._loop = asyncio.get_running_loop()
+        if self._own_ctx:
+            self._ctx = self._owned = zmq.asyncio.Context()
         sock = self._ctx.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SNDHWM, 100_000)
@@ -118,10 +140,16 @@ class _Endpoint:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks = []
+        if self._guard is not None:
+            await self._guard.close()
+            self._guard = None
         if self._sock is not None:
             self._sock.close(linger=0)
             self._sock = None
             self._sync = None
+        if self._owned is not None:
+            self._owned.destroy(linger=0)
+            self._owned = None
 
     async def _recv_loop(self) -> None:
         assert self._sock is not None
@@ -174,6 +202,10 @@ class SchedulerEndpoint(_Endpoint):
       :class:`AckToken` as ``ack``; pass the tokens to :meth:`ack` once persisted;
     * ``on_heartbeat(agent_id, hb)`` and ``on_agent_lost(agent_id)`` (no message for
       ``agent_timeout`` seconds).
+
+    With ``curve`` the ROUTER is a CURVE server admitting only the agent keys of
+    ``curve.allow_dir`` (its ZAP handler needs a context of its own: without ``ctx`` the endpoint
+    makes one); without it ``address`` must be loopback (else :class:`PlaintextNotAllowed`).
     """
 
     def __init__(
@@ -188,8 +220,12 @@ class SchedulerEndpoint(_Endpoint):
         agent_timeout: float = 30.0,
         max_drain: int = 1000,
         ctx: zmq.asyncio.Context | None = None,
+        curve: CurveServer | None = None,
     ) -> None:
+        if curve is None:
+            require_loopback(address, "scheduler")
         self.address = address
+        self.curve = curve
         self.epoch = _new_epoch()
         self.stats = EndpointStats()
         self.peers: dict[bytes, _Peer] = {}
@@ -200,7 +236,7 @@ class SchedulerEndpoint(_Endpoint):
         self._hb_interval = heartbeat_interval
         self._agent_timeout = agent_timeout
         self._out: list[StatusUpdate] = []  # updates of the drain in progress
-        super().__init__(ctx, max_drain)
+        super().__init__(ctx, max_drain, own_ctx=curve is not None)
         self.endpoint = ""
 
     @property
@@ -211,6 +247,13 @@ class SchedulerEndpoint(_Endpoint):
         sock = self._socket(zmq.ROUTER)
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # unknown peer / HWM: an error we count
         sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reconnecting agent takes over its identity
+        if self.curve is not None:
+            try:  # ZAP handler and handshake monitor first: no connection gets in unchecked
+                self._guard = ServerGuard(self._ctx, sock, self.curve, self.stats)
+            except BaseException:
+                self._sock = sock
+                await self.close()
+                raise
         deadline = time.monotonic() + 2.0
         while True:  # a just-closed endpoint frees its port asynchronously (ZeroMQ's I/O thread)
             try:
@@ -218,11 +261,17 @@ class SchedulerEndpoint(_Endpoint):
                 break
             except zmq.ZMQError as e:
                 if e.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
-                    sock.close(linger=0)
+                    self._sock = sock
+                    await self.close()
                     raise
                 await asyncio.sleep(0.01)
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._run(sock)
+
+    def reload_keys(self) -> None:
+        """Re-read ``curve.allow_dir`` after agent keys were added or removed (CURVE only)."""
+        if isinstance(self._guard, ServerGuard):
+            self._guard.reload()
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -366,6 +415,7 @@ class AgentStats:
     malformed: int = 0
     heartbeats: int = 0
     reregistered: int = 0
+    handshake_failed: int = 0  # e.g. the scheduler refused our CURVE key (only with curve)
 
 
 class AgentEndpoint(_Endpoint):
@@ -373,7 +423,9 @@ class AgentEndpoint(_Endpoint):
     batches; each is kept until acknowledged and resent, in seq order, after the scheduler's epoch
     changes (it restarted: the agent re-registers first) or after ``resend_timeout`` seconds
     without an acknowledgement. Callbacks: ``on_launch(launches)``, ``on_kill(task_ids)``,
-    ``on_reconcile(task_ids | None)``, ``on_heartbeat(hb)``."""
+    ``on_reconcile(task_ids | None)``, ``on_heartbeat(hb)``. With ``curve`` it is a CURVE
+    client of the scheduler's key; without it ``address`` must be loopback (else
+    :class:`PlaintextNotAllowed`)."""
 
     def __init__(
         self,
@@ -390,8 +442,12 @@ class AgentEndpoint(_Endpoint):
         max_drain: int = 1000,
         reconnect_ivl_ms: int = 100,
         ctx: zmq.asyncio.Context | None = None,
+        curve: CurveClient | None = None,
     ) -> None:
+        if curve is None:
+            require_loopback(address, "agent")
         self.address = address
+        self.curve = curve
         self.epoch = register.epoch or _new_epoch()
         self.register = msgspec.structs.replace(register, epoch=self.epoch)
         self.stats = AgentStats()
@@ -416,6 +472,11 @@ class AgentEndpoint(_Endpoint):
         sock.setsockopt(zmq.ROUTING_ID, self.register.agent_id.encode())
         sock.setsockopt(zmq.RECONNECT_IVL, self._reconnect_ivl)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, max(self._reconnect_ivl, 1000))
+        if self.curve is not None:
+            self.curve.apply(sock)
+            self._guard = ClientGuard(
+                sock, self.stats, self.address, self._reregister, self._reconnect_ivl / 1000
+            )
         sock.connect(self.address)
         self._run(sock)
         self._send(self.register)
@@ -431,6 +492,13 @@ class AgentEndpoint(_Endpoint):
         except zmq.ZMQError:  # EAGAIN: high-water mark; kept in `unacked`, resent later
             self.stats.send_dropped += 1
             return False
+
+    def _reregister(self) -> None:
+        """A new connection after a refused handshake: register and resend from scratch."""
+        self.stats.reregistered += 1
+        self._last_register = time.monotonic()
+        self._send(self.register)
+        self.resend_unacked()
 
     def report(self, updates: Iterable[Update]) -> int:
         """Number, keep and send these updates; returns the last seq assigned."""

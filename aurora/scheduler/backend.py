@@ -74,6 +74,12 @@ class BackendSink(Protocol):
     def connected(self) -> None:
         """The backend (re)connected: the scheduler reconciles every task it believes live."""
 
+    def task_hosts(self, task_ids: Sequence[str]) -> list[str | None]:
+        """Where the scheduler placed each task (None: nowhere, or unknown)."""
+
+    def tasks_on_host(self, hostname: str) -> list[str]:
+        """The tasks the scheduler believes are on HOSTNAME (assigned, not yet terminal)."""
+
 
 class Backend(Protocol):
     name: str

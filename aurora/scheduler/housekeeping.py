@@ -4,7 +4,8 @@
   longer than 5 min goes LOST (and so is replaced when the state machine says so);
 * kill retries: a task we are killing gets its kill again, backing off from 15 s;
 * pruning: terminal tasks older than 2 days go, and at most 100 terminal tasks stay per job;
-* reconciliation (implicit, hourly), snapshots and backups (hourly).
+* reconciliation (implicit, hourly), snapshots and backups (hourly);
+* lost agents: a host without its agent for ``agent_lost_ms`` has its tasks marked LOST.
 
 Every change goes through the state machine and the group commit like any other.
 """
@@ -34,6 +35,7 @@ class Settings:
     keep_terminal_per_job: int = 100
     reconcile_every_ms: int = HOUR
     snapshot_every_ms: int = HOUR
+    agent_lost_ms: int = 75_000  # an agent-less host this long: its tasks are LOST
 
 
 @dataclass
@@ -53,7 +55,19 @@ class Housekeeping:
         s = self.settings
         return [Periodic(10_000, self.timeouts), Periodic(5_000, self.kill_retries),
                 Periodic(10 * MIN, self.prune), Periodic(s.reconcile_every_ms, self.reconcile),
-                Periodic(s.snapshot_every_ms, self.snapshot)]
+                Periodic(s.snapshot_every_ms, self.snapshot),
+                Periodic(min(1_000, s.agent_lost_ms), self.lost_agents)]
+
+    def lost_agents(self) -> None:
+        """Hosts whose agent has been gone for agent_lost_ms: their tasks are LOST."""
+        now = self.sched.clock_ms()
+        late = [h for h, since in self.sched.down_since.items()
+                if now - since >= self.settings.agent_lost_ms]
+        for host in late:
+            secs = (now - self.sched.down_since[host]) / 1000
+            n = self.sched.hosts_lost([host], f"Agent {host} lost: no contact for {secs:.0f} s.")
+            if n:
+                log.warning("agent %s lost: %d tasks LOST", host, n)
 
     def timeouts(self) -> None:
         now = self.sched.clock_ms()

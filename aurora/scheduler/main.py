@@ -1,6 +1,10 @@
 """`aurora-scheduler`: the daemon. One uvloop event loop drives everything.
 
-    aurora-scheduler --cluster NAME --data-dir DIR --http-port PORT --backend sim|local|mesos
+    aurora-scheduler --cluster NAME --data-dir DIR --http-port PORT --backend sim|local
+                     [--agent-address tcp://127.0.0.1:7810] [--agent-timeout SECS]
+
+``--backend local`` serves ``aurora-agent`` processes on this machine (or, with CURVE keys,
+others); ``--backend sim`` simulates hosts; ``mesos`` is not available yet.
 
 SIGTERM or SIGINT shuts down cleanly: the last transactions are flushed, storage is closed, the
 backend disconnects without killing anything. A second scheduler on the same data dir exits at
@@ -48,6 +52,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("sim", "local", "mesos"), default="sim")
     p.add_argument("--sim-config", type=Path, help="JSON file of SimConfig fields")
     p.add_argument("--sim-hosts", type=int, help="number of simulated hosts")
+    p.add_argument("--agent-address", default="tcp://127.0.0.1:7810",
+                   help="--backend local: where agents connect (ZeroMQ)")
+    p.add_argument("--agent-heartbeat", type=float, default=5.0,
+                   help="--backend local: heartbeat interval, seconds")
+    p.add_argument("--agent-timeout", type=float, default=30.0,
+                   help="an agent silent this long loses its offer; as long again and its "
+                        "tasks are LOST")
+    p.add_argument("--agent-curve-secret", help="the scheduler's CURVE secret key file")
+    p.add_argument("--agent-allow-dir", help="directory of allowed agents' CURVE public keys")
+    p.add_argument("--max-tasks-per-job", type=int, default=4000)
+    p.add_argument("--flapping-task-threshold", type=float, default=300.0,
+                   help="seconds: a task that ran less is flapping and waits THROTTLED")
+    p.add_argument("--initial-flapping-task-delay", type=float, default=30.0,
+                   help="seconds a flapping task waits first (doubling, up to 5 min)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random host order")
     p.add_argument("--policy", choices=[p.value for p in OrderPolicy], default="random")
     p.add_argument("--no-fsync", action="store_true",
@@ -67,6 +85,22 @@ def make_backend(args: argparse.Namespace) -> Any:
         config = (SimConfig.load(args.sim_config, **flags) if args.sim_config
                   else SimConfig.from_dict({k: v for k, v in flags.items() if v is not None}))
         return SimBackend(config)
+    if args.backend == "local":
+        from aurora.scheduler.local_backend import LocalBackend
+
+        curve = None
+        if args.agent_curve_secret or args.agent_allow_dir:
+            if not (args.agent_curve_secret and args.agent_allow_dir):
+                raise SystemExit("aurora-scheduler: --agent-curve-secret and --agent-allow-dir "
+                                 "go together")
+            from aurora.agent.security import CurveServer
+
+            try:
+                curve = CurveServer.from_files(args.agent_curve_secret, args.agent_allow_dir)
+            except ValueError as e:
+                raise SystemExit(f"aurora-scheduler: {e}") from e
+        return LocalBackend(args.agent_address, heartbeat_interval=args.agent_heartbeat,
+                            agent_timeout=args.agent_timeout, curve=curve)
     raise SystemExit(f"aurora-scheduler: backend {args.backend!r} is not available yet; "
                      "use --backend sim")
 
@@ -76,13 +110,17 @@ async def serve(args: argparse.Namespace, storage: Storage) -> None:
 
     from aurora.scheduler.api import ApiHandlers
     from aurora.scheduler.housekeeping import Housekeeping, Periodic
+    from aurora.scheduler.housekeeping import Settings as HousekeepingSettings
     from aurora.scheduler.http import make_app
     from aurora.scheduler.recovery import restore
     from aurora.scheduler.service import Scheduler, Settings, tune_gc
 
     backend = make_backend(args)
     settings = Settings(cluster=args.cluster, scheduler_host=socket.gethostname(),
-                        seed=args.seed, policy=OrderPolicy(args.policy), impl=args.impl)
+                        seed=args.seed, policy=OrderPolicy(args.policy), impl=args.impl,
+                        max_tasks_per_job=args.max_tasks_per_job,
+                        flapping_threshold_ms=int(args.flapping_task_threshold * 1000),
+                        flapping_initial_ms=int(args.initial_flapping_task_delay * 1000))
     tune_gc()
     t0 = time.perf_counter()
     sched = Scheduler(storage, backend, lambda: int(time.time() * 1000), settings)
@@ -93,7 +131,8 @@ async def serve(args: argparse.Namespace, storage: Storage) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     api = ApiHandlers(sched)
-    sched.duties = Housekeeping(sched).duties()
+    chores = HousekeepingSettings(agent_lost_ms=int(args.agent_timeout * 1000))
+    sched.duties = Housekeeping(sched, chores).duties()
     poll = api.admin.maintenance.poll  # async: it waits for its own commit
     sched.duties.append(Periodic(30_000, lambda: loop.create_task(poll()) and None))
     runner = web.AppRunner(make_app(sched, api), access_log=None)

@@ -12,7 +12,7 @@ import gc
 
 from aurora.model.jobkey import JobKey
 from aurora.model.status import ScheduleStatus as S
-from aurora.scheduler.service import Scheduler
+from aurora.scheduler.service import ASSIGNED_CODES, Scheduler
 
 
 def restore(sched: Scheduler) -> int:
@@ -51,6 +51,11 @@ def _restore(sched: Scheduler) -> int:
             names = sorted(sched.jobs.configs[record.config].resources.ports)
             sched.restored_ports[slot] = tuple(record.ports[n] for n in names
                                                if n in record.ports)
+    now = sched.clock_ms()
+    table = sched.table
+    for name, h in hosts.items():  # no agent is back yet: lost unless one comes in time
+        if any(table.state(s) in ASSIGNED_CODES for s in table.tasks_on_host(h)):
+            sched.down_since[name] = now
     sched.track_pending(sched.table.tasks_in_state(int(S.PENDING)))
     sched.track_pending(sched.table.tasks_in_state(int(S.THROTTLED)))
     return len(records)

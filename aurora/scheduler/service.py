@@ -45,6 +45,9 @@ class Settings:
     impl: str | None = None
     max_tasks_per_job: int = 4000
     unique_attributes: tuple[str, ...] = ("host",)
+    flapping_threshold_ms: int = 300_000  # a task that ran less than this is flapping...
+    flapping_initial_ms: int = 30_000  # ...and waits this long THROTTLED (doubling)
+    flapping_max_ms: int = 300_000
 
 
 @dataclass
@@ -77,7 +80,10 @@ class Scheduler:
         namespace = storage.get("meta", b"namespace")
         self.table = load("statetable", impl).StateTable(
             namespace=int.from_bytes(namespace, "big") if namespace else None,
-            scheduler_host=self.settings.scheduler_host)
+            scheduler_host=self.settings.scheduler_host,
+            flap_threshold_ms=self.settings.flapping_threshold_ms,
+            flap_initial_ms=self.settings.flapping_initial_ms,
+            flap_max_ms=max(self.settings.flapping_max_ms, self.settings.flapping_initial_ms))
         self._taskrows = load("taskrows", impl)
         self.cluster = load("cluster", impl).Cluster(self.settings.unique_attributes)
         self.engine = Engine(self.cluster, impl=impl, policy=self.settings.policy,
@@ -94,6 +100,7 @@ class Scheduler:
         self.restored_ports: dict[int, tuple[int, ...]] = {}  # slot -> ports it had
         self._res_cache: dict[int, tuple[int, int, int, int, int]] = {}  # config -> resources
         self.duties: list[Any] = []  # periodic work: objects with every_ms, next_ms, run()
+        self.down_since: dict[str, int] = {}  # host -> when it went (or was found) agent-less
 
     # ------------------------------------------------------------------ persistence helpers
     def rows(self, slots: Iterable[int]) -> list[TaskRecord]:
@@ -148,6 +155,7 @@ class Scheduler:
     def hosts_up(self, hosts: Sequence[HostInfo]) -> None:
         for info in hosts:
             self.hosts[info.hostname] = info
+            self.down_since.pop(info.hostname, None)
             h = self.known_host(info.hostname)
             attrs = {k: tuple(v) for k, v in info.attributes.items()}
             attrs.setdefault("host", (info.hostname,))
@@ -161,10 +169,42 @@ class Scheduler:
             self._hold_restored(h)
 
     def hosts_down(self, hostnames: Sequence[str]) -> None:
+        now = self.clock_ms()
         for name in hostnames:
             h = self.cluster.host_id(name)
             if h >= 0:
                 self.cluster.set_offer(h, False)
+                self.down_since.setdefault(name, now)
+
+    def hosts_lost(self, hostnames: Sequence[str], message: str) -> int:
+        """Every task on these hosts that is not yet terminal becomes LOST (and is replaced when
+        the state machine says so); returns how many."""
+        slots: list[int] = []
+        for name in hostnames:
+            self.down_since.pop(name, None)
+            h = self.cluster.host_id(name)
+            if h >= 0:
+                slots += [s for s in self.table.tasks_on_host(h)
+                          if self.table.state(s) in ASSIGNED_CODES]
+        if slots:
+            self.apply(self.table.transition(slots, int(S.LOST), self.clock_ms(), message))
+        return len(slots)
+
+    def task_hosts(self, task_ids: Sequence[str]) -> list[str | None]:
+        out: list[str | None] = []
+        for s in self.table.lookup(list(task_ids)):
+            if s < 0 or self.table.state(s) not in ASSIGNED_CODES:
+                out.append(None)
+            else:
+                out.append(self.host_names[self.table.row(s)[4]])
+        return out
+
+    def tasks_on_host(self, hostname: str) -> list[str]:
+        h = self.cluster.host_id(hostname)
+        if h < 0:
+            return []
+        return [self.table.task_id(s) for s in self.table.tasks_on_host(h)
+                if self.table.state(s) in ASSIGNED_CODES]
 
     def _hold_restored(self, host: int) -> None:
         """Tasks restored on a host that just appeared take their resources again: one

@@ -1,0 +1,418 @@
+"""One agent process hosting one or more agents (each with its own host name, resources,
+attributes and ZeroMQ connection to the scheduler), launching their tasks' executors.
+
+Executors are forked by the :class:`~aurora.agent.zygote.Zygote`, report each status as a
+datagram on the process's status socket, and checkpoint it too. The host numbers every status
+per agent and sends it over that agent's :class:`~aurora.agent.channel.AgentEndpoint`; once the
+scheduler acknowledged a task's terminal status the task directory is marked ``done``.
+
+The host watches each executor through a pidfd. An executor that exits without a terminal
+status in its checkpoint (SIGKILLed, crashed) makes its task LOST, after the process groups it
+left are killed. At start-up the host re-reads every unfinished task directory: a live executor is
+re-attached (not started again), a finished one's terminal status is reported again, and one that
+died meanwhile is LOST. See :mod:`aurora.agent.tasks` for the files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+
+from aurora.agent.channel import AgentEndpoint
+from aurora.agent.protocol import Register, Update
+from aurora.agent.tasks import TERMINAL, LocalTask, TaskDir, orphan_cleanup, runner_pid
+from aurora.agent.zygote import SpawnRequest, Zygote, ZygoteError
+from aurora.model.status import ScheduleStatus as S
+from aurora.scheduler.backend import Launch
+
+log = logging.getLogger(__name__)
+
+_DONE_CACHE = 100_000  # finished tasks remembered for reconciliation
+_SWEEP_S = 0.5
+_status_decoder = msgspec.msgpack.Decoder(tuple[str, int, str | None, float])
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    agent_id: str
+    hostname: str
+    cpu_milli: int
+    ram_mb: int
+    disk_mb: int
+    port_ranges: tuple[tuple[int, int], ...] = ()
+    attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def register(self) -> Register:
+        return Register(self.agent_id, self.hostname, self.cpu_milli, self.ram_mb, self.disk_mb,
+                        0, self.port_ranges, dict(self.attributes))
+
+
+@dataclass
+class HostOptions:
+    heartbeat_interval: float = 5.0
+    resend_timeout: float = 10.0
+    fsync: str = "task"  # the executors' checkpoint fsync policy
+    user: str = field(default_factory=lambda: os.environ.get("USER") or "root")
+    curve: object | None = None  # aurora.agent.security.CurveClient
+
+
+class _Agent:
+    def __init__(self, spec: AgentSpec, root: str) -> None:
+        self.spec = spec
+        self.tasks_dir = os.path.join(root, "agents", spec.agent_id, "tasks")
+        self.endpoint: AgentEndpoint | None = None
+        self.outbox: list[tuple[LocalTask | None, Update]] = []
+
+
+class AgentHost:
+    def __init__(self, work_dir: str, scheduler: str, specs: Sequence[AgentSpec],
+                 options: HostOptions | None = None) -> None:
+        if not specs:
+            raise ValueError("an agent process needs at least one agent")
+        ids = [s.agent_id for s in specs]
+        if len(set(ids)) != len(ids):
+            raise ValueError("agent ids must be distinct")
+        self.work_dir = os.path.abspath(work_dir)
+        self.scheduler = scheduler
+        self.options = options or HostOptions()
+        self.agents = [_Agent(s, self.work_dir) for s in specs]
+        self.tasks: dict[str, LocalTask] = {}
+        self.agent_of: dict[str, _Agent] = {}
+        self.finished: OrderedDict[str, tuple[int, str | None]] = OrderedDict()
+        self.status_address = b"\0aurora-agent-status:" + hashlib.sha1(
+            self.work_dir.encode()).hexdigest()[:20].encode()
+        self.zygote: Zygote | None = None
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flush_scheduled = False
+        self.counters: dict[str, int] = {"launched": 0, "lost": 0, "reattached": 0,
+                                         "spawn_failed": 0, "bad_status": 0}
+
+    # ---------------------------------------------------------------- lifecycle
+    def prepare(self) -> None:
+        """Before the event loop exists: fork the zygote, bind the status socket."""
+        os.makedirs(self.work_dir, exist_ok=True)
+        for a in self.agents:
+            os.makedirs(a.tasks_dir, exist_ok=True)
+        self.zygote = Zygote.start()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            sock.bind(self.status_address)
+        except OSError as e:
+            sock.close()
+            raise RuntimeError(f"another agent process serves {self.work_dir}: {e}") from e
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        sock.setblocking(False)
+        self._sock = sock
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if self.zygote is None:
+            self.prepare()
+        loop = self._loop = asyncio.get_running_loop()
+        assert self._sock is not None
+        loop.add_reader(self._sock.fileno(), self._drain_status)
+        opts = self.options
+        for a in self.agents:
+            a.endpoint = AgentEndpoint(
+                self.scheduler, a.spec.register(),
+                on_launch=lambda ls, a=a: self._launch(a, ls),
+                on_kill=lambda ids, a=a: self._kill(a, ids),
+                on_reconcile=lambda ids, a=a: self._reconcile(a, ids),
+                heartbeat_interval=opts.heartbeat_interval, resend_timeout=opts.resend_timeout,
+                **({"curve": opts.curve} if opts.curve is not None else {}))
+            await a.endpoint.start()
+        for a in self.agents:
+            self._recover(a)
+        self._flush()
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), _SWEEP_S)
+                self._sweep()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop talking; executors keep running (a restarted agent re-attaches to them)."""
+        loop = self._loop
+        for task in self.tasks.values():
+            if task.pidfd >= 0:
+                if loop is not None:
+                    loop.remove_reader(task.pidfd)
+                os.close(task.pidfd)
+                task.pidfd = -1
+        for a in self.agents:
+            if a.endpoint is not None:
+                await a.endpoint.close()
+                a.endpoint = None
+        if self._sock is not None:
+            if loop is not None:
+                loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
+        self.write_state()
+
+    # ---------------------------------------------------------------- scheduler -> agent
+    def _launch(self, agent: _Agent, launches: Sequence[Launch]) -> None:
+        for launch in launches:
+            tid = launch.task_id
+            known = self.tasks.get(tid)
+            if known is not None:  # a resent launch: never start a task twice
+                self._report(known, known.status, known.message, force=True)
+                continue
+            if tid in self.finished:
+                self._report_unknown(agent, tid, *self.finished[tid])
+                continue
+            tdir = TaskDir(os.path.join(agent.tasks_dir, _safe(tid)))
+            task = LocalTask(launch, tdir)
+            self.tasks[tid] = task
+            self.agent_of[tid] = agent
+            try:
+                tdir.create(launch)
+                pid, pidfd = self._spawn(agent, task)
+            except (OSError, ZygoteError) as e:
+                self.counters["spawn_failed"] += 1
+                self._report(task, int(S.FAILED), f"Failed to start the executor: {e}")
+                continue
+            self._watch(task, pid, pidfd)
+            self.counters["launched"] += 1
+
+    def _spawn(self, agent: _Agent, task: LocalTask) -> tuple[int, int]:
+        assert self.zygote is not None
+        launch = task.launch
+        req = SpawnRequest(task.task_id, task.dir.path, launch.executor_data.encode(),
+                           launch.instance, agent.spec.hostname, dict(launch.ports),
+                           self.options.user, self.status_address, self.options.fsync)
+        pid, pidfd = self.zygote.spawn(req)
+        with open(os.path.join(task.dir.path, "executor.pid"), "w") as fp:
+            fp.write(str(pid))
+        return pid, pidfd
+
+    def _watch(self, task: LocalTask, pid: int, pidfd: int) -> None:
+        task.pid, task.pidfd = pid, pidfd
+        assert self._loop is not None
+        self._loop.add_reader(pidfd, self._exited, task)
+
+    def _kill(self, agent: _Agent, task_ids: Sequence[str]) -> None:
+        for tid in task_ids:
+            task = self.tasks.get(tid)
+            if task is None:
+                status, msg = self.finished.get(tid, (int(S.LOST), "Task unknown to the agent."))
+                self._report_unknown(agent, tid, status, msg)
+            elif task.terminal or task.pidfd < 0:
+                self._report(task, task.status, task.message, force=True)
+            elif not task.kill_requested:
+                task.kill_requested = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(task.pid, signal.SIGUSR1)  # the executor's kill sequence
+
+    def _reconcile(self, agent: _Agent, task_ids: Sequence[str] | None) -> None:
+        if task_ids is None:
+            for tid, task in self.tasks.items():
+                if self.agent_of.get(tid) is agent and task.status:
+                    self._report(task, task.status, task.message, force=True)
+            return
+        for tid in task_ids:
+            task = self.tasks.get(tid)
+            if task is not None and self.agent_of.get(tid) is agent:
+                if task.status:
+                    self._report(task, task.status, task.message, force=True)
+            elif tid in self.finished:
+                self._report_unknown(agent, tid, *self.finished[tid])
+            else:
+                self._report_unknown(agent, tid, int(S.LOST), "Task unknown to the agent.")
+
+    # ---------------------------------------------------------------- executor -> agent
+    def _drain_status(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        for _ in range(10_000):
+            try:
+                data = sock.recv(1 << 20)
+            except (BlockingIOError, InterruptedError):
+                break
+            try:
+                tid, state, message, ts = _status_decoder.decode(data)
+            except msgspec.DecodeError:
+                self.counters["bad_status"] += 1
+                continue
+            task = self.tasks.get(tid)
+            if task is None:
+                self.counters["bad_status"] += 1
+                continue
+            self._report(task, state, message, int(ts * 1000))
+
+    def _exited(self, task: LocalTask) -> None:
+        assert self._loop is not None
+        self._loop.remove_reader(task.pidfd)
+        os.close(task.pidfd)
+        task.pidfd = -1
+        self._drain_status()  # the last datagrams were sent before the exit
+        state = task.dir.state()
+        reported = state.reported if state is not None else None
+        if reported is not None and reported.state in TERMINAL:
+            self._report(task, reported.state, reported.message, int(reported.timestamp * 1000))
+        elif not task.terminal:
+            orphan_cleanup(state)
+            self.counters["lost"] += 1
+            self._report(task, int(S.LOST), "The executor exited before the task ended.")
+
+    def _recover(self, agent: _Agent) -> None:
+        """Re-attach to what an earlier agent process left in this agent's directory."""
+        try:
+            names = sorted(os.listdir(agent.tasks_dir))
+        except OSError:
+            return
+        for name in names:
+            tdir = TaskDir(os.path.join(agent.tasks_dir, name))
+            if tdir.is_done():
+                continue
+            launch = tdir.read_launch()
+            if launch is None:
+                log.warning("skipping %s: no readable launch.msgpack", tdir.path)
+                continue
+            task = LocalTask(launch, tdir)
+            self.tasks[launch.task_id] = task
+            self.agent_of[launch.task_id] = agent
+            state = tdir.state()
+            reported = state.reported if state is not None else None
+            if reported is not None:
+                task.status, task.message = reported.state, reported.message
+            pid = runner_pid(state) if tdir.runner_alive() else _pid_file(tdir)
+            pidfd = _pidfd(pid)
+            if pidfd >= 0:
+                self._watch(task, pid, pidfd)
+                self.counters["reattached"] += 1
+                if task.status:
+                    self._report(task, task.status, task.message, force=True)
+            elif reported is not None and reported.state in TERMINAL:
+                self._report(task, reported.state, reported.message, force=True)
+            else:
+                orphan_cleanup(state)
+                self.counters["lost"] += 1
+                self._report(task, int(S.LOST), "The executor died while the agent was down.")
+
+    # ---------------------------------------------------------------- reporting
+    def _report(self, task: LocalTask, status: int, message: str | None,
+                ts_ms: int | None = None, *, force: bool = False) -> None:
+        if not force and (task.terminal or status == task.status):
+            return
+        if task.terminal and status != task.status:
+            return  # a terminal status is final
+        task.status, task.message = status, message
+        agent = self.agent_of[task.task_id]
+        task.timestamp_ms = ts_ms or int(time.time() * 1000)
+        agent.outbox.append((task, Update(task.task_id, status, task.timestamp_ms, message)))
+        self._schedule_flush()
+
+    def _report_unknown(self, agent: _Agent, task_id: str, status: int,
+                        message: str | None) -> None:
+        agent.outbox.append((None, Update(task_id, status, int(time.time() * 1000), message)))
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled and self._loop is not None:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        for a in self.agents:
+            if not a.outbox or a.endpoint is None:
+                continue
+            out, a.outbox = a.outbox, []
+            last = a.endpoint.report(u for _, u in out)
+            first = last - len(out) + 1
+            for i, (task, _) in enumerate(out):
+                if task is not None:
+                    task.seq = first + i
+
+    def _sweep(self) -> None:
+        """Tasks whose terminal status the scheduler acknowledged are done: mark and forget."""
+        done: list[str] = []
+        for tid, task in self.tasks.items():
+            if not task.terminal or task.pidfd >= 0 or not task.seq:
+                continue
+            endpoint = self.agent_of[tid].endpoint
+            if endpoint is not None and task.seq not in endpoint.unacked:
+                done.append(tid)
+        for tid in done:
+            task = self.tasks.pop(tid)
+            self.agent_of.pop(tid, None)
+            task.dir.mark_done()
+            self.finished[tid] = (task.status, task.message)
+            if len(self.finished) > _DONE_CACHE:
+                self.finished.popitem(last=False)
+        self.write_state()
+
+    def write_state(self) -> None:
+        """``<work>/agent-state.json``: per agent its epoch, seqs and tasks (for operators and
+        tests: every seq below ``next_seq`` and not in ``unacked`` was acknowledged)."""
+        out: dict[str, object] = {"pid": os.getpid(), "counters": self.counters, "agents": {}}
+        agents: dict[str, object] = out["agents"]  # type: ignore[assignment]
+        for a in self.agents:
+            ep = a.endpoint
+            agents[a.spec.agent_id] = {
+                "hostname": a.spec.hostname,
+                "epoch": ep.epoch if ep else None,
+                "next_seq": ep.next_seq if ep else None,
+                "unacked": len(ep.unacked) if ep else None,
+                "tasks": sorted(t for t, ag in self.agent_of.items() if ag is a),
+            }
+        path = os.path.join(self.work_dir, "agent-state.json")
+        with contextlib.suppress(OSError):
+            with open(path + ".tmp", "w") as fp:
+                json.dump(out, fp)
+            os.replace(path + ".tmp", path)
+
+
+def _safe(task_id: str) -> str:
+    if not task_id or "/" in task_id or task_id in (".", ".."):
+        return hashlib.sha1(task_id.encode()).hexdigest()
+    return task_id
+
+
+def _pid_file(tdir: TaskDir) -> int:
+    """The executor's pid if it is alive and still leads its own session (not a reused pid)."""
+    try:
+        with open(os.path.join(tdir.path, "executor.pid")) as fp:
+            pid = int(fp.read().strip())
+        with open(f"/proc/{pid}/stat") as fp:
+            fields = fp.read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return 0
+    return pid if fields[0] != "Z" and int(fields[3]) == pid else 0
+
+
+def _pidfd(pid: int) -> int:
+    if pid <= 0:
+        return -1
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return -1
+    try:
+        with open(f"/proc/{pid}/stat") as fp:
+            zombie = fp.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        zombie = True
+    if zombie:
+        os.close(fd)
+        return -1
+    return fd

@@ -1,0 +1,142 @@
+"""``aurora-agent``: local agents that run tasks on this machine for ``--backend local``.
+
+    aurora-agent --scheduler tcp://127.0.0.1:7810 --work-dir DIR [--name agent] [--agents N]
+                 [--cpus C] [--ram-mb M] [--disk-mb D] [--ports 31000-32999]
+                 [--attribute NAME=VALUE ...] [--heartbeat SECS] [--fsync always|task|never]
+                 [--curve-secret FILE --scheduler-key FILE]
+
+One process hosts N agents named ``<name>`` (N = 1) or ``<name>-1`` ... ``<name>-N``, each with its
+own host name, the given resources (per agent; by default this machine's, shared evenly), an
+equal share of the port range, and the attributes. Their tasks live under ``DIR/agents/<id>/``.
+SIGTERM/SIGINT stop the agents and leave their tasks running: an agent started again on the
+same work dir re-attaches to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from aurora.agent.host import AgentHost, AgentSpec, HostOptions
+
+__all__ = ["main", "specs_from_args"]
+
+
+def _range(text: str) -> tuple[int, int]:
+    lo, sep, hi = text.partition("-")
+    if not sep or not lo.isdigit() or not hi.isdigit() or int(lo) > int(hi) or int(hi) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port range LOW-HIGH, got {text!r}")
+    return int(lo), int(hi)
+
+
+def _attribute(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aurora-agent", description=__doc__.split("\n")[0])
+    p.add_argument("--scheduler", required=True, help="the scheduler's agent address (ZeroMQ)")
+    p.add_argument("--work-dir", required=True, help="where tasks' sandboxes and state live")
+    p.add_argument("--name", default="agent", help="agent id and host name (prefix if N > 1)")
+    p.add_argument("--agents", type=int, default=1, help="agents hosted by this process")
+    p.add_argument("--cpus", type=float, default=None, help="CPUs per agent")
+    p.add_argument("--ram-mb", type=int, default=None, help="RAM per agent, MB")
+    p.add_argument("--disk-mb", type=int, default=None, help="disk per agent, MB")
+    p.add_argument("--ports", type=_range, default=(31000, 32999),
+                   help="port range shared evenly by the agents")
+    p.add_argument("--attribute", type=_attribute, action="append", default=[],
+                   metavar="NAME=VALUE", help="an attribute of every agent (repeatable)")
+    p.add_argument("--heartbeat", type=float, default=5.0, help="heartbeat interval, seconds")
+    p.add_argument("--fsync", choices=("always", "task", "never"), default="task",
+                   help="executor checkpoint fsync policy")
+    p.add_argument("--curve-secret", help="this agent's CURVE secret key file")
+    p.add_argument("--scheduler-key", help="the scheduler's CURVE public key file")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def _machine() -> tuple[int, int, int]:
+    cpus = os.cpu_count() or 1
+    try:
+        ram_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
+    except (ValueError, OSError):
+        ram_mb = 1024
+    st = os.statvfs("/")
+    disk_mb = st.f_bavail * st.f_frsize // (1 << 20)
+    return cpus * 1000, ram_mb, disk_mb
+
+
+def specs_from_args(args: argparse.Namespace) -> list[AgentSpec]:
+    n = args.agents
+    if n < 1:
+        raise ValueError("--agents must be at least 1")
+    cpu_m, ram, disk = _machine()
+    cpu_milli = round(args.cpus * 1000) if args.cpus is not None else max(1, cpu_m // n)
+    ram_mb = args.ram_mb if args.ram_mb is not None else max(1, ram // n)
+    disk_mb = args.disk_mb if args.disk_mb is not None else max(1, disk // n)
+    lo, hi = args.ports
+    per = (hi - lo + 1) // n
+    if per < 1:
+        raise ValueError(f"--ports {lo}-{hi} is too small for {n} agents")
+    attrs: dict[str, tuple[str, ...]] = {}
+    for name, value in args.attribute:
+        attrs[name] = (*attrs.get(name, ()), value)
+    specs = []
+    for i in range(n):
+        name = args.name if n == 1 else f"{args.name}-{i + 1}"
+        start = lo + i * per
+        specs.append(AgentSpec(name, name, cpu_milli, ram_mb, disk_mb,
+                               ((start, start + per - 1),), attrs))
+    return specs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        specs = specs_from_args(args)
+        curve = None
+        if args.curve_secret or args.scheduler_key:
+            if not (args.curve_secret and args.scheduler_key):
+                raise ValueError("--curve-secret and --scheduler-key go together")
+            from aurora.agent.security import CurveClient
+
+            curve = CurveClient.from_files(args.curve_secret, args.scheduler_key)
+        host = AgentHost(args.work_dir, args.scheduler, specs,
+                         HostOptions(heartbeat_interval=args.heartbeat, fsync=args.fsync,
+                                     curve=curve))
+        host.prepare()
+    except (ValueError, RuntimeError, OSError) as e:
+        print(f"aurora-agent: {e}", file=sys.stderr)
+        return 2
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        logging.getLogger("aurora.agent").info(
+            "%d agent(s) serving %s, scheduler %s", len(specs), host.work_dir, args.scheduler)
+        await host.run(stop)
+
+    try:
+        import uvloop
+
+        uvloop.run(serve())
+    except ValueError as e:  # e.g. plaintext to a non-loopback scheduler
+        print(f"aurora-agent: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""What an agent knows of its tasks, on disk and in memory.
+
+Each task has a directory ``<work>/agents/<agent id>/tasks/<task id>/`` holding
+
+* ``launch.msgpack``: the :class:`~aurora.scheduler.backend.Launch` as received (written before
+  the executor starts, so a restarted agent knows the task even if the executor never ran);
+* ``executor.log``: the executor's own stdout/stderr;
+* ``sandbox/``: the task's sandbox, with the executor's checkpoint in ``sandbox/.thermos`` and
+  the processes' logs in ``sandbox/.logs``;
+* ``done``: present once the scheduler acknowledged the task's terminal status; a restarted
+  agent skips such tasks.
+
+The agent's truth about a task's status is the executor's checkpoint (it records every status
+the executor reported); the status datagrams only make it prompt. So an agent that restarts
+re-derives every unfinished task's status from its checkpoint and reports it again: nothing an
+agent crash interrupted is lost, and duplicates change nothing upstream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+
+import msgspec
+
+from aurora.executor.checkpoint import CheckpointError, RunnerState, is_locked, replay
+from aurora.executor.process import kill_orphan_group
+from aurora.model.status import TERMINAL_STATES
+from aurora.scheduler.backend import Launch
+
+__all__ = ["LocalTask", "TaskDir", "orphan_cleanup"]
+
+TERMINAL = frozenset(int(s) for s in TERMINAL_STATES)
+_launch_decoder = msgspec.msgpack.Decoder(Launch)
+
+
+@dataclass
+class LocalTask:
+    """One task on one agent."""
+
+    launch: Launch
+    dir: TaskDir
+    pid: int = 0
+    pidfd: int = -1
+    status: int = 0  # last status reported upward (0: none yet)
+    message: str | None = None
+    timestamp_ms: int = 0
+    seq: int = 0  # the agent-channel seq of the last status reported
+    kill_requested: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def task_id(self) -> str:
+        return self.launch.task_id
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class TaskDir:
+    path: str
+
+    @property
+    def sandbox(self) -> str:
+        return os.path.join(self.path, "sandbox")
+
+    @property
+    def checkpoint(self) -> str:
+        return os.path.join(self.sandbox, ".thermos", "runner.ckpt")
+
+    @property
+    def launch_file(self) -> str:
+        return os.path.join(self.path, "launch.msgpack")
+
+    @property
+    def done_file(self) -> str:
+        return os.path.join(self.path, "done")
+
+    def create(self, launch: Launch) -> None:
+        os.makedirs(self.path, exist_ok=True)
+        tmp = self.launch_file + ".tmp"
+        with open(tmp, "wb") as fp:
+            fp.write(msgspec.msgpack.encode(launch))
+        os.replace(tmp, self.launch_file)
+
+    def read_launch(self) -> Launch | None:
+        try:
+            with open(self.launch_file, "rb") as fp:
+                return _launch_decoder.decode(fp.read())
+        except (OSError, msgspec.DecodeError):
+            return None
+
+    def is_done(self) -> bool:
+        return os.path.exists(self.done_file)
+
+    def mark_done(self) -> None:
+        with contextlib.suppress(OSError), open(self.done_file, "wb"):
+            pass
+
+    def runner_alive(self) -> bool:
+        return is_locked(self.checkpoint)
+
+    def state(self) -> RunnerState | None:
+        """The checkpoint's story, or None if there is none (or it cannot be read)."""
+        if not os.path.exists(self.checkpoint):
+            return None
+        try:
+            return replay(self.checkpoint)
+        except (CheckpointError, OSError):
+            return None
+
+
+def runner_pid(state: RunnerState | None) -> int:
+    if state is None or not state.statuses:
+        return 0
+    return state.statuses[-1].runner_pid
+
+
+def orphan_cleanup(state: RunnerState | None) -> int:
+    """Kill the process groups a dead executor left running; returns how many were signalled."""
+    if state is None:
+        return 0
+    killed = 0
+    for runs in state.processes.values():
+        run = runs[-1] if runs else None
+        if run is None or run.coordinator_pid is None or run.stop_time is not None:
+            continue
+        pgid = run.coordinator_pid  # the coordinator leads the run's process group
+        if kill_orphan_group(pgid, pgid, run.coordinator_ticks) or kill_orphan_group(
+                pgid, run.pid, None):
+            killed += 1
+    return killed
