@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -39,8 +38,8 @@ from aurora.agent.protocol import (
     Update,
     decode_or_none,
     encode,
-    seq_ranges,
 )
+from aurora.agent.ranges import RangeSet
 from aurora.agent.security import (
     ClientGuard,
     CurveClient,
@@ -59,6 +58,31 @@ log = logging.getLogger(__name__)
 _POLL_MS = 100
 
 
+def merge_ranges(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Sorted, merged inclusive ranges: [(5, 7), (1, 2), (3, 3)] -> ((1, 3), (5, 7))."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+def _complement(lo: int, hi: int, holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """[lo, hi] minus the sorted disjoint HOLES inside it."""
+    out: list[tuple[int, int]] = []
+    cur = lo
+    for a, b in holes:
+        if a > cur:
+            out.append((cur, a - 1))
+        cur = b + 1
+    if cur <= hi:
+        out.append((cur, hi))
+    return out
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -68,11 +92,13 @@ def _new_epoch() -> int:
 
 
 class AckToken(NamedTuple):
-    """The ``ack`` of a StatusUpdate delivered by the SchedulerEndpoint."""
+    """The ``ack`` of the last StatusUpdate of each contiguous run the SchedulerEndpoint
+    delivers (the others carry None): acknowledging it acknowledges seqs ``lo``..``hi``."""
 
     peer: bytes
     epoch: int
-    seq: int
+    lo: int
+    hi: int
 
 
 @dataclass
@@ -81,9 +107,8 @@ class _Peer:
     register: Register
     last_seen: float
     floor: int = 0  # every seq below it is acknowledged by the agent's own account
-    pending: set[int] = field(default_factory=set)  # delivered, not yet acked by the sink
-    done: set[int] = field(default_factory=set)  # acked by the sink, maybe not yet by the agent
-    done_heap: list[int] = field(default_factory=list)
+    seen: RangeSet = field(default_factory=RangeSet)  # delivered to the sink
+    acked: RangeSet = field(default_factory=RangeSet)  # acked by the sink
 
 
 @dataclass
@@ -300,19 +325,16 @@ class SchedulerEndpoint(_Endpoint):
 
     def ack(self, tokens: Iterable[object]) -> None:
         """These updates are persisted: tell their agents (one Ack per agent epoch)."""
-        by_peer: dict[tuple[bytes, int], list[int]] = {}
+        by_peer: dict[tuple[bytes, int], list[tuple[int, int]]] = {}
         for tok in tokens:
             if isinstance(tok, AckToken):
-                by_peer.setdefault((tok.peer, tok.epoch), []).append(tok.seq)
-        for (identity, epoch), seqs in by_peer.items():
+                by_peer.setdefault((tok.peer, tok.epoch), []).append((tok.lo, tok.hi))
+        for (identity, epoch), ranges in by_peer.items():
             peer = self.peers.get(identity)
             if peer is not None and peer.register.epoch == epoch:
-                for s in seqs:
-                    peer.pending.discard(s)
-                    if s >= peer.floor and s not in peer.done:
-                        peer.done.add(s)
-                        heapq.heappush(peer.done_heap, s)
-            self._send(identity, Ack(epoch, 0, seq_ranges(seqs)))
+                for lo, hi in ranges:
+                    peer.acked.add(max(lo, peer.floor), hi)
+            self._send(identity, Ack(epoch, 0, merge_ranges(ranges)))
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -365,34 +387,31 @@ class SchedulerEndpoint(_Endpoint):
     def _status(self, peer: _Peer, batch: StatusBatch, out: list[StatusUpdate]) -> None:
         if batch.low > peer.floor:
             peer.floor = batch.low
-            heap = peer.done_heap
-            while heap and heap[0] < batch.low:
-                peer.done.discard(heapq.heappop(heap))
+            peer.seen.discard_below(batch.low)
+            peer.acked.discard_below(batch.low)
+        n = len(batch.updates)
+        if not n:
+            return
+        first, last = batch.first_seq, batch.first_seq + n - 1
         identity, epoch, host = peer.identity, batch.epoch, peer.register.hostname
-        pending, done, floor = peer.pending, peer.done, peer.floor
-        reack: list[int] = []
-        seq = batch.first_seq
-        for u in batch.updates:
-            if seq in pending:
-                self.stats.duplicates += 1  # its ack is on the way
-            elif seq < floor or seq in done:
-                self.stats.duplicates += 1  # acked already; the ack must have been lost
-                reack.append(seq)
-            else:
-                pending.add(seq)
-                out.append(
-                    StatusUpdate(
-                        u.task_id,
-                        u.status,
-                        u.timestamp_ms,
-                        u.message,
-                        host,
-                        AckToken(identity, epoch, seq),
-                    )
-                )
-            seq += 1
-        if reack:
-            self._send(identity, Ack(epoch, 0, seq_ranges(reack)))
+        fresh = peer.seen.missing(max(first, peer.floor), last)
+        new = 0
+        updates = batch.updates
+        for lo, hi in fresh:
+            peer.seen.add(lo, hi)
+            new += hi - lo + 1
+            for u in updates[lo - first:hi - first]:
+                out.append(StatusUpdate(u.task_id, u.status, u.timestamp_ms, u.message, host))
+            u = updates[hi - first]
+            out.append(StatusUpdate(u.task_id, u.status, u.timestamp_ms, u.message, host,
+                                    AckToken(identity, epoch, lo, hi)))
+        if new < n:  # duplicates: acked ones are acked again (that ack must have been lost)
+            self.stats.duplicates += n - new
+            reack = _complement(first, last, peer.acked.missing(first, last))
+            if first < peer.floor:
+                reack = merge_ranges([(first, min(last, peer.floor - 1)), *reack])
+            if reack:
+                self._send(identity, Ack(epoch, 0, tuple(reack)))
 
     async def _hb_loop(self) -> None:
         while True:

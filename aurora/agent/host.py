@@ -24,7 +24,7 @@ import os
 import signal
 import socket
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -97,6 +97,8 @@ class AgentHost:
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_scheduled = False
+        self._spawning: deque[LocalTask] = deque()  # asked of the zygote, in order
+        self._writing = False
         self.counters: dict[str, int] = {"launched": 0, "lost": 0, "reattached": 0,
                                          "spawn_failed": 0, "bad_status": 0}
 
@@ -123,6 +125,8 @@ class AgentHost:
         loop = self._loop = asyncio.get_running_loop()
         assert self._sock is not None
         loop.add_reader(self._sock.fileno(), self._drain_status)
+        assert self.zygote is not None
+        loop.add_reader(self.zygote.sock.fileno(), self._spawned)
         opts = self.options
         for a in self.agents:
             a.endpoint = AgentEndpoint(
@@ -163,6 +167,10 @@ class AgentHost:
             self._sock.close()
             self._sock = None
         if self.zygote is not None:
+            if loop is not None:
+                loop.remove_reader(self.zygote.sock.fileno())
+                if self._writing:
+                    loop.remove_writer(self.zygote.sock.fileno())
             self.zygote.close()
             self.zygote = None
         self.write_state()
@@ -184,24 +192,72 @@ class AgentHost:
             self.agent_of[tid] = agent
             try:
                 tdir.create(launch)
-                pid, pidfd = self._spawn(agent, task)
+                self._spawn(agent, task)
             except (OSError, ZygoteError) as e:
-                self.counters["spawn_failed"] += 1
-                self._report(task, int(S.FAILED), f"Failed to start the executor: {e}")
-                continue
-            self._watch(task, pid, pidfd)
-            self.counters["launched"] += 1
+                self._spawn_failed(task, str(e))
 
-    def _spawn(self, agent: _Agent, task: LocalTask) -> tuple[int, int]:
-        assert self.zygote is not None
+    def _spawn(self, agent: _Agent, task: LocalTask) -> None:
+        """Ask the zygote for the executor; its pid comes back in :meth:`_spawned` (the loop
+        never waits for a fork)."""
+        zygote = self.zygote
+        assert zygote is not None and self._loop is not None
         launch = task.launch
         req = SpawnRequest(task.task_id, task.dir.path, launch.executor_data.encode(),
                            launch.instance, agent.spec.hostname, dict(launch.ports),
                            self.options.user, self.status_address, self.options.fsync)
-        pid, pidfd = self.zygote.spawn(req)
-        with open(os.path.join(task.dir.path, "executor.pid"), "w") as fp:
-            fp.write(str(pid))
-        return pid, pidfd
+        self._spawning.append(task)
+        if not zygote.submit(req) and not self._writing:
+            self._writing = True
+            self._loop.add_writer(zygote.sock.fileno(), self._zygote_writable)
+
+    def _zygote_writable(self) -> None:
+        zygote, loop = self.zygote, self._loop
+        assert zygote is not None and loop is not None
+        try:
+            done = zygote.flush()
+        except ZygoteError as e:
+            done = True
+            self._zygote_gone(str(e))
+        if done:
+            self._writing = False
+            loop.remove_writer(zygote.sock.fileno())
+
+    def _spawned(self) -> None:
+        zygote = self.zygote
+        assert zygote is not None
+        while self._spawning:
+            try:
+                reply = zygote.receive()
+            except BlockingIOError:
+                return
+            except ZygoteError as e:
+                self._zygote_gone(str(e))
+                return
+            task = self._spawning.popleft()
+            if isinstance(reply, str):
+                self._spawn_failed(task, reply)
+                continue
+            pid, pidfd = reply
+            try:
+                with open(os.path.join(task.dir.path, "executor.pid"), "w") as fp:
+                    fp.write(str(pid))
+            except OSError as e:
+                log.error("task %s: cannot record the executor pid: %s", task.task_id, e)
+            self._watch(task, pid, pidfd)
+            self.counters["launched"] += 1
+            if task.kill_requested:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGUSR1)
+
+    def _zygote_gone(self, why: str) -> None:
+        log.critical("the executor fork server is gone (%s): launches fail until the agent "
+                     "restarts", why)
+        while self._spawning:
+            self._spawn_failed(self._spawning.popleft(), why)
+
+    def _spawn_failed(self, task: LocalTask, why: str) -> None:
+        self.counters["spawn_failed"] += 1
+        self._report(task, int(S.FAILED), f"Failed to start the executor: {why}")
 
     def _watch(self, task: LocalTask, pid: int, pidfd: int) -> None:
         task.pid, task.pidfd = pid, pidfd
@@ -214,12 +270,14 @@ class AgentHost:
             if task is None:
                 status, msg = self.finished.get(tid, (int(S.LOST), "Task unknown to the agent."))
                 self._report_unknown(agent, tid, status, msg)
-            elif task.terminal or task.pidfd < 0:
+            elif task.terminal:
                 self._report(task, task.status, task.message, force=True)
             elif not task.kill_requested:
                 task.kill_requested = True
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(task.pid, signal.SIGUSR1)  # the executor's kill sequence
+                if task.pidfd >= 0:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(task.pid, signal.SIGUSR1)  # the executor's kill sequence
+                # else: still being forked; _spawned passes the kill on
 
     def _reconcile(self, agent: _Agent, task_ids: Sequence[str] | None) -> None:
         if task_ids is None:

@@ -25,7 +25,8 @@ import select
 import signal
 import socket
 import sys
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 import msgspec
 
@@ -57,6 +58,7 @@ class Zygote:
 
     pid: int
     sock: socket.socket
+    outbox: deque[bytes] = field(default_factory=deque)
 
     @classmethod
     def start(cls) -> Zygote:
@@ -74,21 +76,59 @@ class Zygote:
                 code = 1
             os._exit(code)
         child.close()
+        parent.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+        parent.setblocking(False)
         return cls(pid, parent)
 
-    def spawn(self, request: SpawnRequest) -> tuple[int, int]:
-        """Start an executor; returns (pid, pidfd). Raises ZygoteError."""
+    def submit(self, request: SpawnRequest) -> bool:
+        """Ask for an executor; the answer comes back in order (see :meth:`receive`). Returns
+        False if the request waits in the outbox (the socket is full): call :meth:`flush` once
+        the socket is writable."""
+        self.outbox.append(msgspec.msgpack.encode(request))
+        return self.flush()
+
+    def flush(self) -> bool:
+        """Send what the outbox holds; True once it is empty."""
+        out = self.outbox
+        while out:
+            try:
+                self.sock.send(out[0])
+            except BlockingIOError:
+                return False
+            except OSError as e:
+                raise ZygoteError(f"executor fork server failed: {e}") from e
+            out.popleft()
+        return True
+
+    def receive(self) -> tuple[int, int] | str:
+        """The next answer: (pid, pidfd), or why there is no executor. Raises BlockingIOError
+        when none is waiting (the socket is non-blocking), ZygoteError if the server is gone."""
         try:
-            self.sock.sendall(msgspec.msgpack.encode(request))
             data, fds, _flags, _addr = socket.recv_fds(self.sock, 1024, 1)
+        except BlockingIOError:
+            raise
         except OSError as e:
             raise ZygoteError(f"executor fork server failed: {e}") from e
         if not data:
+            for fd in fds:
+                os.close(fd)
             raise ZygoteError("executor fork server exited")
         reply = msgspec.msgpack.decode(data)
         if not fds:
-            raise ZygoteError(f"could not start the executor: {reply}")
+            return f"could not start the executor: {reply}"
         return int(reply), fds[0]
+
+    def spawn(self, request: SpawnRequest) -> tuple[int, int]:
+        """Start an executor and wait for it: (pid, pidfd). Raises ZygoteError."""
+        self.sock.setblocking(True)
+        try:
+            self.submit(request)
+            reply = self.receive()
+        finally:
+            self.sock.setblocking(False)
+        if isinstance(reply, str):
+            raise ZygoteError(reply)
+        return reply
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

@@ -101,6 +101,7 @@ class Scheduler:
         self._res_cache: dict[int, tuple[int, int, int, int, int]] = {}  # config -> resources
         self.duties: list[Any] = []  # periodic work: objects with every_ms, next_ms, run()
         self.down_since: dict[str, int] = {}  # host -> when it went (or was found) agent-less
+        self._capacity_freed = False  # since the last cycle: wake groups in backoff
 
     # ------------------------------------------------------------------ persistence helpers
     def rows(self, slots: Iterable[int]) -> list[TaskRecord]:
@@ -167,6 +168,7 @@ class Scheduler:
             self.cluster.set_attributes(h, attrs)
             self.cluster.set_offer(h, True)
             self._hold_restored(h)
+            self._capacity_freed = True
 
     def hosts_down(self, hostnames: Sequence[str]) -> None:
         now = self.clock_ms()
@@ -268,6 +270,7 @@ class Scheduler:
             if held is None or self.table.state(s) in ASSIGNED_CODES:
                 continue
             del self.held[s]
+            self._capacity_freed = True
             self.cluster.release(held.host, *held.res)
             self.cluster.task_stopped(held.job, held.host)
             if held.ports:
@@ -347,6 +350,9 @@ class Scheduler:
     def schedule_once(self) -> int:
         """One cycle: try every ready group once; returns tasks placed."""
         self.release_throttled()
+        if self._capacity_freed:
+            self._capacity_freed = False
+            self.groups.wake()
         ready = self.groups.ready()
         if not ready:
             return 0

@@ -3,7 +3,9 @@
 Aurora's TaskGroups: a group that found no host waits before its next attempt, 1 s at first and
 doubling up to 1 min; a group that placed anything is retried at once (its backoff resets). There
 is no global attempts-per-second throttle unless one is configured (Aurora's default of 40
-attempts/s is what capped it near 200 tasks/s). Time comes from an injected clock.
+attempts/s is what capped it near 200 tasks/s). When resources are freed (a task ended, an agent
+came), the service wakes the waiting groups so that queued work does not sit out a backoff that
+no longer applies. Time comes from an injected clock.
 """
 
 from __future__ import annotations
@@ -112,6 +114,18 @@ class TaskGroups:
             group.backoff_ms = min(self.max_backoff_ms, group.backoff_ms * 2)
         group.ready_at_ms = self.clock() + group.backoff_ms
         self._push(group)
+
+    def wake(self) -> int:
+        """Capacity was freed: every group waiting out a backoff may try again now (its backoff
+        is kept, so another miss still doubles it). Returns how many were woken."""
+        now = self.clock()
+        woken = 0
+        for g in self._groups.values():
+            if g.ready_at_ms > now:
+                g.ready_at_ms = now
+                self._push(g)
+                woken += 1
+        return woken
 
     def _push(self, g: TaskGroup) -> None:
         self._seq += 1
