@@ -79,3 +79,14 @@ def test_unknown_backend_is_a_clear_error(tmp_path: Path) -> None:
          str(tmp_path), "--backend", "mesos", "--http-port", str(free_port())],
         capture_output=True, text=True, timeout=30, check=False)
     assert out.returncode != 0 and "backend 'mesos' is not available yet" in out.stderr
+
+
+def test_local_backend_refuses_plaintext_off_loopback(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "aurora.scheduler.main", "--cluster", "t", "--data-dir",
+         str(tmp_path), "--backend", "local", "--agent-address", "tcp://0.0.0.0:7810",
+         "--http-port", str(free_port())],
+        capture_output=True, text=True, timeout=30, check=False)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "plaintext is allowed on loopback only" in lines[0]

@@ -17,13 +17,16 @@ from msgspec.structs import astuple
 
 DELETED = 31
 ACTIVE = frozenset({9, 17, 6, 0, 13, 12, 2, 1, 18, 16})
+NO_PORTS: dict = {}  # shared by rows without ports: encoded, never mutated
 KNOWN = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 13, 16, 17, 18})
 
 
 def export(table: Any, slots: Sequence[int], job_names: Sequence[str],
-           host_names: Sequence[str], config_ids: Sequence[int]) -> list[tuple]:
+           host_names: Sequence[str], config_ids: Sequence[int],
+           ports: Mapping[int, dict[str, int]] | None = None) -> list[tuple]:
     """Rows of the given live slots. JOB_NAMES, HOST_NAMES and CONFIG_IDS map the table's job,
-    host and config numbers to what storage keeps."""
+    host and config numbers to what storage keeps. With PORTS (slot -> {name: port}) every row
+    also ends with its ports ({} for a slot not in it), the full TaskRecord shape."""
     out = []
     for s in slots:
         if table.state(s) == DELETED:
@@ -36,12 +39,11 @@ def export(table: Any, slots: Sequence[int], job_names: Sequence[str],
             h = f"{table.namespace:016x}{anc:016x}"
             ancestor = (f"{table._job_prefix[job]}-{table._inst[s]}-"
                         f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-        out.append((
-            table.task_id(s), job_names[job], table._inst[s], config_ids[table._cfg[s]],
-            table._state[s], host_names[host] if host >= 0 else None, table._fail[s],
-            table._tparts[s], ancestor, table._ts[s], table._flags[s], table._flaps[s],
-            tuple(table.events(s)),
-        ))
+        row = (table.task_id(s), job_names[job], table._inst[s], config_ids[table._cfg[s]],
+               table._state[s], host_names[host] if host >= 0 else None, table._fail[s],
+               table._tparts[s], ancestor, table._ts[s], table._flags[s], table._flaps[s],
+               tuple(table.events(s)))
+        out.append(row if ports is None else (*row, ports.get(s, NO_PORTS)))
     return out
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import os
 import select
 import signal
@@ -141,6 +142,9 @@ class Zygote:
 
 
 def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the zygote
+    # What the zygote holds is shared with every executor it forks: keep the collector from
+    # writing to those objects' headers (which would copy their pages into each executor).
+    gc.freeze()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the agent's ^C is the agent's business
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     decoder = msgspec.msgpack.Decoder(SpawnRequest)

@@ -99,6 +99,13 @@ def make_backend(args: argparse.Namespace) -> Any:
                 curve = CurveServer.from_files(args.agent_curve_secret, args.agent_allow_dir)
             except ValueError as e:
                 raise SystemExit(f"aurora-scheduler: {e}") from e
+        from aurora.agent.security import is_loopback
+
+        if curve is None and not is_loopback(args.agent_address):
+            raise SystemExit(f"aurora-scheduler: --agent-address {args.agent_address} is not a "
+                             "loopback address: plaintext is allowed on loopback only; give "
+                             "--agent-curve-secret and --agent-allow-dir (keys from "
+                             "`python -m aurora.agent.keygen DIR NAME`)")
         return LocalBackend(args.agent_address, heartbeat_interval=args.agent_heartbeat,
                             agent_timeout=args.agent_timeout, curve=curve)
     raise SystemExit(f"aurora-scheduler: backend {args.backend!r} is not available yet; "

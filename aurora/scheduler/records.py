@@ -104,6 +104,18 @@ def decode_task(data: bytes) -> TaskRecord:
 FAMILIES = ("log", "tasks", "configs", "jobs", "hosts", "quotas", "meta")
 
 
+def encode_rows(op: SaveTasks) -> tuple[SaveTasks, list[tuple[str, bytes, bytes | None]]]:
+    """OP with its rows encoded once (msgspec.Raw, embedded as they are when the transaction is
+    encoded), and the writes that store the same bytes in the tasks family."""
+    raws: list[msgspec.Raw] = []
+    writes: list[tuple[str, bytes, bytes | None]] = []
+    for t in op.tasks:
+        data = _encoder.encode(t)
+        raws.append(msgspec.Raw(data))
+        writes.append(("tasks", (t.id if isinstance(t, TaskRecord) else t[0]).encode(), data))
+    return SaveTasks(tuple(raws)), writes  # type: ignore[arg-type]
+
+
 def materialise(op: Op) -> list[tuple[str, bytes, bytes | None]]:
     """The (family, key, value or None to delete) writes that fold OP into the state."""
     if isinstance(op, SaveTasks):  # rows fresh from the table are plain tuples in field order

@@ -107,19 +107,20 @@ class Scheduler:
     def rows(self, slots: Iterable[int]) -> list[TaskRecord]:
         """TaskRecord-shaped rows of live slots, with the port numbers assigned tasks hold."""
         live = [s for s in dict.fromkeys(slots) if self.table.state(s) != 31]
-        config_ids = list(range(len(self.jobs.configs)))
-        rows = self._taskrows.export(self.table, live, self.jobs.job_names, self.host_names,
-                                     config_ids)
+        ports: dict[int, dict[str, int]] = {}
+        held = self.held
+        for s in live:
+            h = held.get(s)
+            if h is not None and h.ports:
+                names = sorted(self.jobs.configs[self.table.row(s)[3]].resources.ports)
+                ports[s] = dict(zip(names, h.ports, strict=True))
         # Every row gets its ports (maybe none), so it encodes exactly as the TaskRecord that a
         # replay of the log decodes and writes again.
-        for i, s in enumerate(live):
-            held = self.held.get(s)
-            ports: dict[str, int] = {}
-            if held is not None and held.ports:
-                names = sorted(self.jobs.configs[rows[i][3]].resources.ports)
-                ports = dict(zip(names, held.ports, strict=True))
-            rows[i] = (*rows[i], ports)
-        return rows
+        return self._taskrows.export(self.table, live, self.jobs.job_names, self.host_names,
+                                     self._config_ids(), ports)
+
+    def _config_ids(self) -> range:
+        return range(len(self.jobs.configs))
 
     def ops_for(self, eff: Effects) -> list[Op]:
         ops: list[Op] = []

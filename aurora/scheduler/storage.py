@@ -27,11 +27,13 @@ from rocksdict import AccessType, Checkpoint, Options, Rdict, WriteBatch, WriteO
 from aurora.scheduler.records import (
     FAMILIES,
     Op,
+    SaveTasks,
     TaskRecord,
     Transaction,
     decode_task,
     decode_transaction,
     encode,
+    encode_rows,
     materialise,
 )
 
@@ -109,14 +111,21 @@ class Storage:
         for ops in transactions:
             seq += 1
             seqs.append(seq)
-            txn = Transaction(seq, tuple(ops))
-            batch.put(seq_key(seq), encode(txn), self._handles["log"])
+            writes: list[tuple[str, bytes, bytes | None]] = []
+            logged: list[Op] = []
             for op in ops:
-                for family, key, value in materialise(op):
-                    if value is None:
-                        batch.delete(key, self._handles[family])
-                    else:
-                        batch.put(key, value, self._handles[family])
+                if isinstance(op, SaveTasks):  # each row encoded once, for the log and the CF
+                    op, rows = encode_rows(op)
+                    writes += rows
+                else:
+                    writes += materialise(op)
+                logged.append(op)
+            batch.put(seq_key(seq), encode(Transaction(seq, tuple(logged))), self._handles["log"])
+            for family, key, value in writes:
+                if value is None:
+                    batch.delete(key, self._handles[family])
+                else:
+                    batch.put(key, value, self._handles[family])
         batch.put(_SEQ.encode(), seq_key(seq), self._handles["meta"])
         self.db.write(batch, self._write_opts)
         self.last_seq = seq
