@@ -99,7 +99,7 @@ class Cluster:
                          "--log-level", "WARNING"], f"agent-{zone}.log", env)
 
     def _spawn(self, cmd: list[str], log: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        fp = open(self.root / log, "wb")  # noqa: SIM115 - closed in stop()
+        fp = open(self.root / log, "wb")
         self.logs.append(fp)
         proc = subprocess.Popen(cmd, stdout=fp, stderr=fp, env=env, cwd=CHECKOUT)
         self.procs.append(proc)
