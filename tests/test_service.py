@@ -173,3 +173,22 @@ def test_job_actions_enforce_quota_themselves(tmp_path: Path, impl: str) -> None
         sched.storage.close()
 
     asyncio.run(scenario())
+
+
+def test_each_update_keeps_its_own_message_in_one_batch(tmp_path: Path, impl: str) -> None:
+    """One batch of FAILED updates with different reasons: every task keeps its own."""
+    async def scenario() -> None:
+        clock = Clock()
+        sched, _backend = await boot(tmp_path, impl, clock)
+        ids = await actions.create_job(sched, config(), 3)
+        assert sched.schedule_once() == 3
+        await asyncio.sleep(0)
+        reasons = ["exit 1", "command not found (exit status 127): x", "exit 1"]
+        sched.status_updates([StatusUpdate(i, int(S.FAILED), clock(), r)
+                              for i, r in zip(ids, reasons, strict=True)])
+        await asyncio.sleep(0)
+        slots = sched.table.lookup(ids)
+        assert [sched.table.events(s)[-1][2] for s in slots] == reasons
+        sched.storage.close()
+
+    asyncio.run(scenario())

@@ -13,9 +13,11 @@ from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
 from msgspec.structs import astuple
 
 DELETED = 31
+_encode = msgspec.msgpack.Encoder().encode
 ACTIVE = frozenset({9, 17, 6, 0, 13, 12, 2, 1, 18, 16})
 NO_PORTS: dict = {}  # shared by rows without ports: encoded, never mutated
 KNOWN = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 13, 16, 17, 18})
@@ -45,6 +47,16 @@ def export(table: Any, slots: Sequence[int], job_names: Sequence[str],
                tuple(table.events(s)))
         out.append(row if ports is None else (*row, ports.get(s, NO_PORTS)))
     return out
+
+
+def export_encoded(table: Any, slots: Sequence[int], job_names: Sequence[str],
+                   host_names: Sequence[str], config_ids: Sequence[int],
+                   ports: Mapping[int, dict[str, int]] | None = None
+                   ) -> tuple[list[bytes], list[bytes]]:
+    """(keys, values): each task id as bytes and its row (with ports: the full TaskRecord)
+    encoded as MessagePack."""
+    rows = export(table, slots, job_names, host_names, config_ids, ports or {})
+    return [r[0].encode() for r in rows], [_encode(r) for r in rows]
 
 
 def restore(table: Any, rows: Sequence[Any], jobs: Mapping[str, int], hosts: Mapping[str, int],

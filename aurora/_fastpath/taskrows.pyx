@@ -7,13 +7,27 @@ columns, lists, events and indexes in one pass, so a bad row leaves the table un
 """
 
 from cpython cimport array
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 import array as pyarray
 
 from msgspec.structs import astuple
 
 from aurora._fastpath.common cimport rowhash_get, rowhash_put, rowhash_reserve
+from aurora._fastpath.mpack cimport (
+    Buf,
+    buf_free,
+    buf_reserve,
+    put_array,
+    put_int,
+    put_map,
+    put_nil,
+    put_pystr,
+    put_str,
+)
 from aurora._fastpath.statetable cimport StateTable
 
 cdef enum:
@@ -49,6 +63,155 @@ def export(StateTable table, slots, job_names, host_names, config_ids, ports=Non
                tuple(table.events(s)))
         out.append(row if ports is None else (*row, ports.get(s, NO_PORTS)))
     return out
+
+
+cdef const char* _HEX = b"0123456789abcdef"
+
+
+cdef Py_ssize_t _task_id(char* out, bytes prefix, int32_t inst, uint64_t ns, uint64_t seq):
+    """Write ``<prefix>-<instance>-<uuid of ns and seq>`` into OUT (room for prefix + 64)."""
+    cdef Py_ssize_t n = len(prefix)
+    cdef char digits[12]
+    cdef int nd = 0, i
+    cdef uint64_t v = <uint64_t>inst
+    memcpy(out, <const char*>prefix, n)
+    out[n] = b"-"
+    n += 1
+    while True:
+        digits[nd] = <char>(48 + v % 10)
+        nd += 1
+        v //= 10
+        if v == 0:
+            break
+    for i in range(nd):
+        out[n + i] = digits[nd - 1 - i]
+    n += nd
+    out[n] = b"-"
+    n += 1
+    for i in range(32):  # 8-4-4-4-12 over the 32 hex digits of ns then seq
+        if i == 8 or i == 12 or i == 16 or i == 20:
+            out[n] = b"-"
+            n += 1
+        if i < 16:
+            out[n] = _HEX[(ns >> (4 * (15 - i))) & 15]
+        else:
+            out[n] = _HEX[(seq >> (4 * (31 - i))) & 15]
+        n += 1
+    return n
+
+
+def export_encoded(StateTable table, slots, job_names, host_names, config_ids, ports=None):
+    """(keys, values) of the given live slots: each task id as bytes, and its row (with ports,
+    the full TaskRecord) encoded as MessagePack, byte for byte what msgspec makes of
+    ``export(..., ports)``'s row. The row is written straight from the columns: no tuple, no
+    id string, no per-row encoder call."""
+    cdef list keys = [], values = []
+    cdef dict prefixes = {}, jobs_b = {}, hosts_b = {}, msgs_b = {}
+    cdef Buf b
+    cdef bytes prefix, name
+    cdef char* idbuf = NULL
+    cdef Py_ssize_t idn, idcap = 0, k, nev
+    cdef int64_t s
+    cdef int32_t job, host, e
+    cdef uint64_t anc
+    cdef int32_t evs[256]
+    cdef list more
+    b.p = NULL
+    b.n = 0
+    b.cap = 0
+    try:
+        for s in slots:
+            if table.state(s) == DELETED:
+                raise KeyError(f"no task in slot {s}")
+            job = table._job[s]
+            prefix = prefixes.get(job)
+            if prefix is None:
+                prefix = prefixes[job] = (<str>table._job_prefix[job]).encode()
+            if idcap < len(prefix) + 64:
+                idcap = len(prefix) + 64
+                free(idbuf)
+                idbuf = <char*>malloc(idcap)
+                if idbuf == NULL:
+                    raise MemoryError()
+            idn = _task_id(idbuf, prefix, table._inst[s], table.namespace, table._seq[s])
+            keys.append(PyBytes_FromStringAndSize(idbuf, idn))
+            b.n = 0
+            put_array(&b, 14)
+            put_str(&b, idbuf, idn)
+            name = jobs_b.get(job)
+            if name is None:
+                name = jobs_b[job] = (<str>job_names[job]).encode()
+            put_str(&b, <const char*>name, len(name))
+            put_int(&b, table._inst[s])
+            put_int(&b, config_ids[table._cfg[s]])
+            put_int(&b, table._state[s])
+            host = table._host[s]
+            if host >= 0:
+                name = hosts_b.get(host)
+                if name is None:
+                    name = hosts_b[host] = (<str>host_names[host]).encode()
+                put_str(&b, <const char*>name, len(name))
+            else:
+                put_nil(&b)
+            put_int(&b, table._fail[s])
+            put_int(&b, table._tparts[s])
+            anc = table._anc[s]
+            if anc:
+                buf_reserve(&b, idcap)
+                k = _task_id(idbuf, prefix, table._inst[s], table.namespace, anc)
+                put_str(&b, idbuf, k)
+            else:
+                put_nil(&b)
+            put_int(&b, table._ts[s])
+            put_int(&b, table._flags[s])
+            put_int(&b, table._flaps[s])
+            nev = 0
+            more = None
+            e = table._ev_head[s]
+            while e >= 0:  # newest first
+                if nev < 256:
+                    evs[nev] = e
+                else:
+                    if more is None:
+                        more = []
+                    more.append(e)
+                nev += 1
+                e = table._ev_next[e]
+            put_array(&b, nev)
+            if more is not None:
+                for e in reversed(more):
+                    _put_event(&b, table, e, msgs_b)
+            for k in range(min(nev, 256) - 1, -1, -1):
+                _put_event(&b, table, evs[k], msgs_b)
+            p = ports.get(s) if ports else None
+            if p:
+                put_map(&b, len(p))
+                for pn, pv in p.items():
+                    put_pystr(&b, pn)
+                    put_int(&b, pv)
+            else:
+                put_map(&b, 0)
+            values.append(PyBytes_FromStringAndSize(b.p, b.n))
+    finally:
+        buf_free(&b)
+        free(idbuf)
+    return keys, values
+
+
+cdef int _put_event(Buf* b, StateTable table, int32_t e, dict msgs_b) except -1:
+    cdef uint32_t mid = table._ev_msg[e]
+    put_array(b, 3)
+    put_int(b, table._ev_ts[e])
+    put_int(b, table._ev_status[e])
+    msg = table._messages[mid]
+    if msg is None:
+        put_nil(b)
+    else:
+        data = msgs_b.get(mid)
+        if data is None:
+            data = msgs_b[mid] = (<str>msg).encode()
+        put_str(b, <const char*>data, len(<bytes>data))
+    return 0
 
 
 def restore(StateTable table, rows, jobs, hosts, configs):

@@ -104,16 +104,22 @@ def decode_task(data: bytes) -> TaskRecord:
 FAMILIES = ("log", "tasks", "configs", "jobs", "hosts", "quotas", "meta")
 
 
-def encode_rows(op: SaveTasks) -> tuple[SaveTasks, list[tuple[str, bytes, bytes | None]]]:
-    """OP with its rows encoded once (msgspec.Raw, embedded as they are when the transaction is
-    encoded), and the writes that store the same bytes in the tasks family."""
-    raws: list[msgspec.Raw] = []
-    writes: list[tuple[str, bytes, bytes | None]] = []
-    for t in op.tasks:
-        data = _encoder.encode(t)
-        raws.append(msgspec.Raw(data))
-        writes.append(("tasks", (t.id if isinstance(t, TaskRecord) else t[0]).encode(), data))
-    return SaveTasks(tuple(raws)), writes  # type: ignore[arg-type]
+class EncodedTasks:
+    """A SaveTasks whose rows the table already encoded (``taskrows.export_encoded``): task
+    ids as bytes and the MessagePack of each row. Storage logs it as a SaveTasks holding the
+    very same bytes (msgspec.Raw) and stores them in the tasks family: one encoding per row."""
+
+    __slots__ = ("keys", "values")
+
+    def __init__(self, keys: list[bytes], values: list[bytes]) -> None:
+        self.keys = keys
+        self.values = values
+
+    def logged(self) -> SaveTasks:
+        return SaveTasks(tuple(map(msgspec.Raw, self.values)))  # type: ignore[arg-type]
+
+    def writes(self) -> list[tuple[str, bytes, bytes | None]]:
+        return [("tasks", k, v) for k, v in zip(self.keys, self.values, strict=True)]
 
 
 def materialise(op: Op) -> list[tuple[str, bytes, bytes | None]]:

@@ -24,7 +24,7 @@ from aurora.scheduler.backend import Backend, HostInfo, Launch, StatusUpdate
 from aurora.scheduler.committer import Committer
 from aurora.scheduler.engine import Engine, OrderPolicy, cpu_milli
 from aurora.scheduler.jobs import Jobs
-from aurora.scheduler.records import DeleteTasks, Op, SaveMeta, SaveTasks, TaskRecord
+from aurora.scheduler.records import DeleteTasks, EncodedTasks, Op, SaveMeta, TaskRecord
 from aurora.scheduler.storage import Storage
 from aurora.scheduler.task_groups import TaskGroups
 from aurora.state.effects import Effects
@@ -106,6 +106,23 @@ class Scheduler:
     # ------------------------------------------------------------------ persistence helpers
     def rows(self, slots: Iterable[int]) -> list[TaskRecord]:
         """TaskRecord-shaped rows of live slots, with the port numbers assigned tasks hold."""
+        live, ports = self._live_with_ports(slots)
+        return self._taskrows.export(self.table, live, self.jobs.job_names, self.host_names,
+                                     range(len(self.jobs.configs)), ports)
+
+    def encoded_rows(self, slots: Iterable[int]) -> EncodedTasks:
+        """The same rows, encoded by the table (what storage writes)."""
+        live, ports = self._live_with_ports(slots)
+        keys, values = self._taskrows.export_encoded(
+            self.table, live, self.jobs.job_names, self.host_names,
+            range(len(self.jobs.configs)), ports)
+        return EncodedTasks(keys, values)
+
+    def _live_with_ports(self, slots: Iterable[int]
+                         ) -> tuple[list[int], dict[int, dict[str, int]]]:
+        """The live slots among SLOTS (once each), and the ports of those that hold some:
+        every row carries its ports (maybe none), so it encodes exactly as the TaskRecord a
+        replay of the log decodes and writes again."""
         live = [s for s in dict.fromkeys(slots) if self.table.state(s) != 31]
         ports: dict[int, dict[str, int]] = {}
         held = self.held
@@ -114,24 +131,18 @@ class Scheduler:
             if h is not None and h.ports:
                 names = sorted(self.jobs.configs[self.table.row(s)[3]].resources.ports)
                 ports[s] = dict(zip(names, h.ports, strict=True))
-        # Every row gets its ports (maybe none), so it encodes exactly as the TaskRecord that a
-        # replay of the log decodes and writes again.
-        return self._taskrows.export(self.table, live, self.jobs.job_names, self.host_names,
-                                     self._config_ids(), ports)
+        return live, ports
 
-    def _config_ids(self) -> range:
-        return range(len(self.jobs.configs))
-
-    def ops_for(self, eff: Effects) -> list[Op]:
-        ops: list[Op] = []
+    def ops_for(self, eff: Effects) -> list[Op | EncodedTasks]:
+        ops: list[Op | EncodedTasks] = []
         changed = list(eff.saved) + list(eff.created)
         if changed:
-            ops.append(SaveTasks(tuple(self.rows(changed))))  # type: ignore[arg-type]
+            ops.append(self.encoded_rows(changed))
         if eff.deleted:
             ops.append(DeleteTasks(tuple(eff.deleted)))
         return ops
 
-    def start_ops(self) -> list[Op]:
+    def start_ops(self) -> list[Op | EncodedTasks]:
         if not self._first_start:
             return []
         self._first_start = False
@@ -266,16 +277,36 @@ class Scheduler:
         self.held[slot] = Held(host, row[1], res, ports)
 
     def _release(self, slots: Iterable[int]) -> None:
+        """Tasks that ended give their resources back: one release per host and one count per
+        (job, host), not one call per task."""
+        held_map, state = self.held, self.table.state
+        per_host: dict[int, list[int]] = {}  # host -> [cpu, ram, disk, gpus, ports]
+        per_job: dict[tuple[int, int], int] = {}
         for s in slots:
-            held = self.held.get(s)
-            if held is None or self.table.state(s) in ASSIGNED_CODES:
+            held = held_map.get(s)
+            if held is None or state(s) in ASSIGNED_CODES:
                 continue
-            del self.held[s]
-            self._capacity_freed = True
-            self.cluster.release(held.host, *held.res)
-            self.cluster.task_stopped(held.job, held.host)
+            del held_map[s]
+            total = per_host.get(held.host)
+            if total is None:
+                total = per_host[held.host] = [0, 0, 0, 0, 0]
+            res = held.res
+            total[0] += res[0]
+            total[1] += res[1]
+            total[2] += res[2]
+            total[3] += res[3]
+            total[4] += res[4]
+            key = (held.job, held.host)
+            per_job[key] = per_job.get(key, 0) + 1
             if held.ports:
                 self.cluster.return_ports(held.host, held.ports)
+        if not per_host:
+            return
+        self._capacity_freed = True
+        for host, total in per_host.items():
+            self.cluster.release(host, *total)
+        for (job, host), n in per_job.items():
+            self.cluster.task_stopped(job, host, n)
 
     # ------------------------------------------------------------------ effects
     def apply(self, eff: Effects, *, kill_ids: Sequence[str] = (),
@@ -327,13 +358,14 @@ class Scheduler:
         total = Effects()
         unknown_kills: list[str] = []
         start = 0
-        while start < len(batch):  # runs of one status keep the batch's order
-            status = batch[start].status
-            end = start
-            while end < len(batch) and batch[end].status == status:
+        n = len(batch)
+        while start < n:  # runs of one (status, message) keep the batch's order
+            first = batch[start]
+            status, msg = first.status, first.message
+            end = start + 1
+            while end < n and batch[end].status == status and batch[end].message == msg:
                 end += 1
             run = batch[start:end]
-            msg = run[0].message if all(u.message == run[0].message for u in run) else None
             try:
                 eff = self.table.transition(slots[start:end], status, self.clock_ms(), msg)
             except ValueError as exc:  # an unknown status number: drop the run, keep serving

@@ -26,14 +26,13 @@ from rocksdict import AccessType, Checkpoint, Options, Rdict, WriteBatch, WriteO
 
 from aurora.scheduler.records import (
     FAMILIES,
+    EncodedTasks,
     Op,
-    SaveTasks,
     TaskRecord,
     Transaction,
     decode_task,
     decode_transaction,
     encode,
-    encode_rows,
     materialise,
 )
 
@@ -101,7 +100,7 @@ class Storage:
         return fd
 
     # ------------------------------------------------------------------ writes
-    def commit(self, transactions: Sequence[Sequence[Op]]) -> list[int]:
+    def commit(self, transactions: Sequence[Sequence[Op | EncodedTasks]]) -> list[int]:
         """Write every transaction (a list of ops) in one batch; returns their sequence numbers."""
         if not transactions:
             return []
@@ -114,12 +113,12 @@ class Storage:
             writes: list[tuple[str, bytes, bytes | None]] = []
             logged: list[Op] = []
             for op in ops:
-                if isinstance(op, SaveTasks):  # each row encoded once, for the log and the CF
-                    op, rows = encode_rows(op)
-                    writes += rows
+                if isinstance(op, EncodedTasks):  # rows encoded once: for the log and the CF
+                    writes += op.writes()
+                    logged.append(op.logged())
                 else:
                     writes += materialise(op)
-                logged.append(op)
+                    logged.append(op)
             batch.put(seq_key(seq), encode(Transaction(seq, tuple(logged))), self._handles["log"])
             for family, key, value in writes:
                 if value is None:

@@ -221,6 +221,7 @@ def instrument(sched: Scheduler, sim: SimBackend, sections: Sections) -> None:
     w = sections.wrap
     s: Any = sched
     s.rows = w("export rows", sched.rows)
+    s.encoded_rows = w("export rows", sched.encoded_rows)
     s.schedule_once = w("schedule", sched.schedule_once)
     s.apply = w("apply effects", sched.apply)
     s.status_updates = w("status apply", sched.status_updates)
