@@ -90,3 +90,22 @@ def test_local_backend_refuses_plaintext_off_loopback(tmp_path: Path) -> None:
     assert out.returncode != 0
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "plaintext is allowed on loopback only" in lines[0]
+
+
+@pytest.mark.parametrize("which", ["http", "agents"])
+def test_a_taken_port_is_one_line(tmp_path: Path, which: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        http = busy if which == "http" else free_port()
+        agents = free_port() if which == "http" else busy
+        out = subprocess.run(
+            [sys.executable, "-m", "aurora.scheduler.main", "--cluster", "t", "--data-dir",
+             str(tmp_path), "--backend", "local", "--agent-address",
+             f"tcp://127.0.0.1:{agents}", "--http-port", str(http), "--log-format", "text",
+             "--log-level", "ERROR"],
+            capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(busy) in lines[0] and "Traceback" not in out.stderr, out.stderr

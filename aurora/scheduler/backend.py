@@ -18,6 +18,10 @@ from typing import Protocol
 import msgspec
 
 
+class BackendStartError(RuntimeError):
+    """A backend cannot start (its address is taken...): the daemon says so in one line."""
+
+
 class HostInfo(msgspec.Struct, frozen=True):
     """An agent able to run tasks, with its total resources (Aurora reads them from offers)."""
 

@@ -20,10 +20,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import zmq
+
 from aurora.agent.channel import SchedulerEndpoint
 from aurora.agent.protocol import Heartbeat, Register
 from aurora.model.status import ScheduleStatus as S
-from aurora.scheduler.backend import BackendSink, Launch, StatusUpdate
+from aurora.scheduler.backend import BackendSink, BackendStartError, Launch, StatusUpdate
 
 log = logging.getLogger(__name__)
 BATCH = 1000
@@ -57,7 +59,11 @@ class LocalBackend:
             on_heartbeat=self._heartbeat, on_agent_lost=self._lost,
             heartbeat_interval=self.heartbeat_interval, agent_timeout=self.agent_timeout,
             **kwargs)
-        await self.endpoint.start()
+        try:
+            await self.endpoint.start()
+        except zmq.ZMQError as e:
+            self.endpoint = None
+            raise BackendStartError(f"cannot serve agents on {self.address}: {e}") from None
         log.info("agents connect to %s", self.endpoint.endpoint)
 
     async def stop(self) -> None:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aurora.scheduler.backend import BackendStartError
 from aurora.scheduler.engine import OrderPolicy
 from aurora.scheduler.storage import DataDirLocked, Storage
 
@@ -41,6 +42,10 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out)
+
+
+class StartupError(Exception):
+    """The daemon cannot start (a port taken...): one line, exit 2."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -145,7 +150,12 @@ async def serve(args: argparse.Namespace, storage: Storage) -> None:
     runner = web.AppRunner(make_app(sched, api), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.http_host, args.http_port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as e:
+        await runner.cleanup()
+        raise StartupError(f"cannot serve HTTP on {args.http_host}:{args.http_port}: "
+                           f"{e.strerror or e}") from None
     log.info("serving cluster %s on http://%s:%d/ with backend %s", args.cluster,
              args.http_host, args.http_port, args.backend)
     try:
@@ -170,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         import uvloop
 
         uvloop.run(serve(args, storage))
+    except (StartupError, BackendStartError) as e:
+        print(f"aurora-scheduler: {e}", file=sys.stderr)
+        return 2
     finally:
         storage.close()
     return 0
