@@ -103,6 +103,14 @@ def select(names: list[str], registered: list[Scenario]) -> list[Scenario]:
     return [get(name) for name in dict.fromkeys(names)]
 
 
+def plan_impls(scenario: Scenario, impls: list[str]) -> list[str]:
+    """The implementations SCENARIO runs under: those asked for that it means something under,
+    or just the first asked for when it means something under none of them (a peer system)."""
+    if scenario.impls is None:
+        return impls
+    return [i for i in impls if i in scenario.impls] or impls[:1]
+
+
 def run_in_process(
     scenario: Scenario, impl: str, quick: bool, progress: ProgressFn
 ) -> list[Result]:
@@ -145,7 +153,7 @@ def cmd_run(args: argparse.Namespace, reporter: Reporter) -> int:
     results: list[Result] = []
     failed: list[str] = []
     status = EXIT_OK
-    plan = [(scenario, impl) for scenario in scenarios for impl in impls]
+    plan = [(scenario, impl) for scenario in scenarios for impl in plan_impls(scenario, impls)]
     try:
         with reporter:
             for index, (scenario, impl) in enumerate(plan, start=1):

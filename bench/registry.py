@@ -83,6 +83,9 @@ class Scenario:
     description: ClassVar[str] = ""
     anchor: ClassVar[str] = ""  # the published figure this scenario is compared to
     opt_in: ClassVar[bool] = False  # True: runs only when named on the command line
+    # The implementations whose runs mean something; None: every one. A peer system that does
+    # not depend on ours (peer-slurm) runs once, under the first implementation asked for.
+    impls: ClassVar[tuple[str, ...] | None] = None
 
     def run(self, ctx: RunContext) -> list[Result]:
         raise NotImplementedError(f"scenario {self.name!r} does not define run()")
