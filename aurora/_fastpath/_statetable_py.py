@@ -23,6 +23,7 @@ from aurora.model.status import STATE_SLOTS, UnknownStatusError
 from aurora.state.effects import Effects
 from aurora.state.machine import MATRIX, Code, flapping_penalty_ms
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 DELETED = 31
 PENDING, ASSIGNED, KILLING, PARTITIONED = 0, 9, 6, 18
 THROTTLED, INIT, LOST = 16, 11, 7
@@ -441,6 +442,7 @@ class StateTable:
                 self._add_event(s, now, to, msg)
                 eff.saved.append(s)
             if to in TERMINAL:
+                eff.ended.append(s)
                 table = self._job_inst[self._job[s]]
                 inst = self._inst[s]
                 if table[inst] == s:
@@ -536,16 +538,13 @@ class StateTable:
         return out
 
     def seq_of(self, task_id: str) -> int:
-        """The sequence number inside an id of this table's namespace, or -1."""
-        if len(task_id) < 38 or task_id[-37] != "-":
+        """The sequence number inside an id of this table's namespace, or -1. The id ends in
+        ``-`` and a canonical 8-4-4-4-12 hex uuid: the namespace's 16 digits, then the seq's."""
+        n = len(task_id)
+        if n < 38 or task_id[-37] != "-" or not _UUID.fullmatch(task_id, n - 36):
             return -1
         hexs = task_id[-36:].replace("-", "")
-        if len(hexs) != 32:
-            return -1
-        try:
-            ns, seq = int(hexs[:16], 16), int(hexs[16:], 16)
-        except ValueError:
-            return -1
+        ns, seq = int(hexs[:16], 16), int(hexs[16:], 16)
         return seq if ns == self.namespace and 0 < seq < 2**63 else -1
 
     def _lookup_one(self, tid: str) -> int:

@@ -17,6 +17,7 @@ cdef struct Out:
     Vec created
     Vec illegal
     Vec pending_free
+    Vec ended
     int64_t noop
     int64_t cas_failed
 
@@ -120,3 +121,5 @@ cdef class StateTable:
     cdef object _walk(self, int32_t head, int32_t* nxt)
     cpdef int state(self, int64_t slot)
     cpdef long long seq_of(self, str task_id)
+    cdef long long _seq_of(self, const char* p, Py_ssize_t n, bint lower_only)
+    cdef int32_t _lookup_one(self, str tid) except -2

@@ -10,7 +10,8 @@ storage: a bulk call changes memory and returns an ``Effects`` for the service l
 from cpython cimport array
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, realloc
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 
 from aurora._fastpath.common cimport _grow, rowhash_del, rowhash_free, rowhash_get
 from aurora._fastpath.common cimport rowhash_put, rowhash_reserve
@@ -99,6 +100,16 @@ cdef void _vec_free(Vec* v) noexcept nogil:
     v.data = NULL
     v.n = 0
     v.cap = 0
+
+
+cdef inline int _hexval(char c, bint lower_only):
+    if 48 <= c <= 57:
+        return c - 48
+    if 97 <= c <= 102:
+        return c - 87
+    if not lower_only and 65 <= c <= 70:
+        return c - 55
+    return -1
 
 
 cdef class StateTable:
@@ -583,6 +594,7 @@ cdef class StateTable:
                 self._add_event(s, now, <uint8_t>to, msg)
                 _vec_push(&out.saved, s)
             if _TERMINAL[to]:
+                _vec_push(&out.ended, s)
                 job = self._job[s]
                 inst = self._inst[s]
                 if self._job_inst[job][inst] == s:
@@ -672,6 +684,7 @@ cdef class StateTable:
         eff.illegal = _vec_array(&out.illegal)
         eff.deleted = deleted
         eff.deleted_slots = _vec_array(&out.pending_free)
+        eff.ended = _vec_array(&out.ended)
         eff.noop = out.noop
         eff.cas_failed = out.cas_failed
         return eff
@@ -702,33 +715,71 @@ cdef class StateTable:
         v.cap = 0
         try:
             for tid in task_ids:
-                _vec_push(&v, self._lookup_one(tid))
+                _vec_push(&v, self._lookup_one(<str?>tid))
             return _vec_array(&v)
         finally:
             _vec_free(&v)
 
     cpdef long long seq_of(self, str task_id):
-        """The sequence number inside an id of this table's namespace, or -1."""
-        cdef Py_ssize_t n = len(task_id)
-        if n < 38 or task_id[n - 37] != "-":
-            return -1
-        hexs = task_id[n - 36:].replace("-", "")
-        if len(hexs) != 32:
-            return -1
-        try:
-            ns = int(hexs[:16], 16)
-            seq = int(hexs[16:], 16)
-        except ValueError:
-            return -1
-        return seq if ns == self.namespace and 0 < seq < 2**63 else -1
+        """The sequence number inside an id of this table's namespace, or -1. The id ends in
+        ``-`` and a canonical 8-4-4-4-12 hex uuid: the namespace's 16 digits, then the seq's."""
+        cdef Py_ssize_t n
+        cdef const char* p = PyUnicode_AsUTF8AndSize(task_id, &n)
+        return self._seq_of(p, n, False)
 
-    def _lookup_one(self, str tid):
-        cdef long long seq = self.seq_of(tid)
+    cdef long long _seq_of(self, const char* p, Py_ssize_t n, bint lower_only):
+        cdef const char* u
+        cdef uint64_t ns = 0, seq = 0
+        cdef int i, k = 0, d
+        if n < 38 or p[n - 37] != 45:  # '-'
+            return -1
+        u = p + n - 36
+        for i in range(36):
+            if i == 8 or i == 13 or i == 18 or i == 23:
+                if u[i] != 45:
+                    return -1
+                continue
+            d = _hexval(u[i], lower_only)
+            if d < 0:
+                return -1
+            if k < 16:
+                ns = (ns << 4) | <uint64_t>d
+            else:
+                seq = (seq << 4) | <uint64_t>d
+            k += 1
+        if ns != self.namespace or seq == 0 or seq >= (<uint64_t>1 << 63):
+            return -1
+        return <long long>seq
+
+    cdef int32_t _lookup_one(self, str tid) except -2:
+        """The slot whose id is exactly TID, or -1: the uuid names the task (its seq), the rest
+        must be its job prefix and instance, byte for byte as task_id() writes them."""
+        cdef Py_ssize_t n, pn
+        cdef const char* p = PyUnicode_AsUTF8AndSize(tid, &n)
+        cdef const char* pp
+        cdef long long seq = self._seq_of(p, n, True)
+        cdef int32_t s
+        cdef char digits[12]
+        cdef int nd = 0
+        cdef uint64_t v
         if seq < 0:
             return -1
-        cdef int32_t s = rowhash_get(&self._hash, self._seq, <uint64_t>seq)
-        if s < 0 or self.task_id(s) != tid:
+        s = rowhash_get(&self._hash, self._seq, <uint64_t>seq)
+        if s < 0:
             return -1
+        pp = PyUnicode_AsUTF8AndSize(<str>self._job_prefix[self._job[s]], &pn)
+        v = <uint64_t>self._inst[s]
+        while True:
+            digits[nd] = <char>(48 + v % 10)
+            nd += 1
+            v //= 10
+            if v == 0:
+                break
+        if n - 37 != pn + 1 + nd or memcmp(p, pp, pn) != 0 or p[pn] != 45:
+            return -1
+        for k in range(nd):
+            if p[pn + 1 + k] != digits[nd - 1 - k]:
+                return -1
         return s
 
     def row(self, int64_t slot):
@@ -836,6 +887,7 @@ cdef void _out_init(Out* out) noexcept nogil:
     out.created.data = NULL; out.created.n = 0; out.created.cap = 0
     out.illegal.data = NULL; out.illegal.n = 0; out.illegal.cap = 0
     out.pending_free.data = NULL; out.pending_free.n = 0; out.pending_free.cap = 0
+    out.ended.data = NULL; out.ended.n = 0; out.ended.cap = 0
     out.noop = 0
     out.cas_failed = 0
 
@@ -847,3 +899,4 @@ cdef void _out_free(Out* out) noexcept nogil:
     _vec_free(&out.created)
     _vec_free(&out.illegal)
     _vec_free(&out.pending_free)
+    _vec_free(&out.ended)

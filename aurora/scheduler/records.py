@@ -118,9 +118,6 @@ class EncodedTasks:
     def logged(self) -> SaveTasks:
         return SaveTasks(tuple(map(msgspec.Raw, self.values)))  # type: ignore[arg-type]
 
-    def writes(self) -> list[tuple[str, bytes, bytes | None]]:
-        return [("tasks", k, v) for k, v in zip(self.keys, self.values, strict=True)]
-
 
 def materialise(op: Op) -> list[tuple[str, bytes, bytes | None]]:
     """The (family, key, value or None to delete) writes that fold OP into the state."""

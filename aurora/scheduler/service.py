@@ -94,6 +94,7 @@ class Scheduler:
         self.hosts: dict[str, HostInfo] = {}
         self.host_names: list[str] = []  # table/cluster host number -> name
         self.held: dict[int, Held] = {}
+        self._with_ports = 0  # held tasks that hold ports
         self.stats = Stats()
         self._first_start = namespace is None
         self._throttled: list[tuple[int, int]] = []  # (time it may be PENDING, slot), a heap
@@ -123,8 +124,11 @@ class Scheduler:
         """The live slots among SLOTS (once each), and the ports of those that hold some:
         every row carries its ports (maybe none), so it encodes exactly as the TaskRecord a
         replay of the log decodes and writes again."""
-        live = [s for s in dict.fromkeys(slots) if self.table.state(s) != 31]
+        state = self.table.state
+        live = [s for s in dict.fromkeys(slots) if state(s) != 31]
         ports: dict[int, dict[str, int]] = {}
+        if not self._with_ports:
+            return live, ports
         held = self.held
         for s in live:
             h = held.get(s)
@@ -254,6 +258,7 @@ class Scheduler:
             self.cluster.task_started(job, host, n)
         for s, job, res, ports in held:
             self.held[s] = Held(host, job, res, ports)
+            self._with_ports += bool(ports)
 
     def _resources(self, config_id: int) -> tuple[int, int, int, int, int]:
         res = self._res_cache.get(config_id)
@@ -275,6 +280,7 @@ class Scheduler:
                 return
             self.cluster.task_started(row[1], host)
         self.held[slot] = Held(host, row[1], res, ports)
+        self._with_ports += bool(ports)
 
     def _release(self, slots: Iterable[int]) -> None:
         """Tasks that ended give their resources back: one release per host and one count per
@@ -299,6 +305,7 @@ class Scheduler:
             key = (held.job, held.host)
             per_job[key] = per_job.get(key, 0) + 1
             if held.ports:
+                self._with_ports -= 1
                 self.cluster.return_ports(held.host, held.ports)
         if not per_host:
             return
@@ -312,7 +319,7 @@ class Scheduler:
     def apply(self, eff: Effects, *, kill_ids: Sequence[str] = (),
               after: Callable[[], None] | None = None) -> None:
         """Persist EFFECTS, then kill what they say to kill and run AFTER."""
-        self._release(list(eff.saved) + list(eff.deleted_slots))
+        self._release(list(eff.ended) + list(eff.deleted_slots))
         self.track_pending(eff.created)
         kills = [self.table.task_id(s) for s in eff.killed if self.table.state(s) != 31]
         kills += list(kill_ids)
@@ -497,6 +504,7 @@ def _merge(into: Effects, eff: Effects) -> None:
     into.created.extend(eff.created)
     into.deleted.extend(eff.deleted)
     into.deleted_slots.extend(eff.deleted_slots)
+    into.ended.extend(eff.ended)
     into.noop += eff.noop
     into.cas_failed += eff.cas_failed
 

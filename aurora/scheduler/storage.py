@@ -111,15 +111,22 @@ class Storage:
             seq += 1
             seqs.append(seq)
             writes: list[tuple[str, bytes, bytes | None]] = []
+            rows: list[EncodedTasks] = []
             logged: list[Op] = []
             for op in ops:
                 if isinstance(op, EncodedTasks):  # rows encoded once: for the log and the CF
-                    writes += op.writes()
+                    rows.append(op)
                     logged.append(op.logged())
                 else:
                     writes += materialise(op)
                     logged.append(op)
             batch.put(seq_key(seq), encode(Transaction(seq, tuple(logged))), self._handles["log"])
+            put, tasks = batch.put, self._handles["tasks"]
+            # Rows first: no transaction both saves and deletes one task (a deleted slot is not
+            # exported), so the order against the other writes does not matter.
+            for op in rows:
+                for key, value in zip(op.keys, op.values, strict=True):
+                    put(key, value, tasks)
             for family, key, value in writes:
                 if value is None:
                     batch.delete(key, self._handles[family])

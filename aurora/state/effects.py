@@ -18,12 +18,14 @@ def _slots() -> array:
 class Effects:
     """Effects of one bulk call. Slots index the table; positions index the call's input."""
 
-    __slots__ = ("cas_failed", "created", "deleted", "deleted_slots", "illegal", "kill_unknown",
-                 "killed", "noop", "saved")
+    __slots__ = ("cas_failed", "created", "deleted", "deleted_slots", "ended", "illegal",
+                 "kill_unknown", "killed", "noop", "saved")
 
     def __init__(self) -> None:
         #: Existing tasks whose new state must be persisted (SAVE_STATE), in the order changed.
         self.saved: array = _slots()
+        #: Tasks that entered a terminal state (their resources can be given back).
+        self.ended: array = _slots()
         #: Tasks the agent must kill (KILL).
         self.killed: array = _slots()
         #: Input positions naming no live task for which the report deserves a kill.
@@ -45,7 +47,7 @@ class Effects:
         return (
             self.saved.tolist(), self.killed.tolist(), self.kill_unknown.tolist(),
             self.created.tolist(), list(self.deleted), self.deleted_slots.tolist(),
-            self.illegal.tolist(), self.noop, self.cas_failed,
+            self.illegal.tolist(), self.noop, self.cas_failed, self.ended.tolist(),
         )
 
     def __eq__(self, other: object) -> bool:

@@ -83,10 +83,17 @@ async def _run(data_dir: str, impl: str, agents: int, tasks: int,
             j += 1
         finished = int(S.FINISHED)
         cpu0 = wall0 = None
+        apply_updates = sched.status_updates
+
+        def first_updates(updates: object) -> None:  # the clock starts with the first batch
+            nonlocal cpu0, wall0
+            if cpu0 is None:
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+            apply_updates(updates)  # type: ignore[arg-type]
+
+        sched.status_updates = first_updates  # type: ignore[method-assign]
         while proc.poll() is None:
             await asyncio.sleep(0.01)
-            if cpu0 is None and sched.stats.status_updates:
-                cpu0, wall0 = time.process_time(), time.perf_counter()
             if runner.done():
                 runner.result()
             progress(sched.table.count_in_state(finished) / tasks, "updates")  # type: ignore[operator]
