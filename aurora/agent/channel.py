@@ -53,9 +53,9 @@ from aurora.scheduler.backend import Launch, StatusUpdate
 log = logging.getLogger(__name__)
 
 
-# The asyncio poll wakes on ZeroMQ's edge-triggered FD; this bounds the wait should an edge be
-# missed anyway (sends on the shadow socket are followed by an explicit check, see _kick).
-_POLL_MS = 100
+# The loop wakes on ZeroMQ's edge-triggered FD; this bounds the wait should an edge be missed
+# anyway (sends on the shadow socket are followed by an explicit check, see _kick).
+_SAFETY_S = 0.5
 
 
 def merge_ranges(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
@@ -142,6 +142,7 @@ class _Endpoint:
         self._tasks: list[asyncio.Task[None]] = []
         self._kicked = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._fd = -1
 
     def _socket(self, kind: int) -> zmq.asyncio.Socket:
         self._loop = asyncio.get_running_loop()
@@ -156,9 +157,17 @@ class _Endpoint:
     def _run(self, sock: zmq.asyncio.Socket) -> None:
         self._sock = sock
         self._sync = zmq.Socket.shadow(sock.underlying)
+        # Wake on ZeroMQ's notification fd (no future or timeout per wait: an agent process
+        # hosts hundreds of endpoints), and drain now and then in case an edge was missed.
+        assert self._loop is not None
+        self._fd = self._sync.FD
+        self._loop.add_reader(self._fd, self._drain)
         self._tasks = [asyncio.create_task(self._recv_loop()), asyncio.create_task(self._hb_loop())]
 
     async def close(self) -> None:
+        if self._fd >= 0 and self._loop is not None:
+            self._loop.remove_reader(self._fd)
+            self._fd = -1
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -177,9 +186,8 @@ class _Endpoint:
             self._owned = None
 
     async def _recv_loop(self) -> None:
-        assert self._sock is not None
         while True:
-            await self._sock.poll(_POLL_MS, zmq.POLLIN)
+            await asyncio.sleep(_SAFETY_S)
             self._drain()
 
     def _kick(self) -> None:

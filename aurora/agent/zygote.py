@@ -141,9 +141,32 @@ class Zygote:
 # ---------------------------------------------------------------- inside the zygote
 
 
+def _warm_up() -> None:  # pragma: no cover - runs in the zygote
+    """Run one trivial task here, so that every executor forked later finds the modules the
+    executor imports lazily (http, ssl, email, subprocess...) already loaded and its hot code
+    already specialised, instead of paying for both on each task (about two thirds of a forked
+    executor's CPU when this was measured)."""
+    import tempfile
+
+    from aurora.executor import ExecutorOptions, LaunchInfo, RunnerOptions, run_task
+
+    data = msgspec.json.encode({"role": "warm", "environment": "up", "name": "zygote",
+                                "task": {"name": "warm", "finalization_wait": 1, "processes": [
+                                    {"name": "warm", "cmdline": "true", "min_duration": 0}]}})
+    with tempfile.TemporaryDirectory(prefix="aurora-zygote-") as tmp:
+        try:
+            run_task(data, LaunchInfo(task_id="zygote-warm-up", hostname="localhost",
+                                      user="nobody"), tmp, lambda update: None,
+                     options=ExecutorOptions(runner=RunnerOptions(fsync="never")))
+        except Exception as e:
+            print(f"aurora-agent: executor warm-up failed: {e}", file=sys.stderr)
+
+
 def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the zygote
+    _warm_up()
     # What the zygote holds is shared with every executor it forks: keep the collector from
     # writing to those objects' headers (which would copy their pages into each executor).
+    gc.collect()
     gc.freeze()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the agent's ^C is the agent's business
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

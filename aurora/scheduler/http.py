@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from aurora.api import codec
-from aurora.model.status import ScheduleStatus
+from aurora.model.status import TERMINAL_STATES, ScheduleStatus
 from aurora.scheduler.service import Scheduler
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ def scheduler_vars(sched: Scheduler, started: float) -> dict[str, Any]:
     for status in ScheduleStatus:
         if status is not ScheduleStatus.DELETED:
             out[f"task_store_{status.name}"] = sched.table.count_in_state(int(status))
+    for status in TERMINAL_STATES:  # since start-up, pruned or not
+        out[f"tasks_ended_{status.name}"] = sched.stats.ended.get(int(status), 0)
     backend_vars = getattr(sched.backend, "vars", None)
     if callable(backend_vars):
         out.update(backend_vars())

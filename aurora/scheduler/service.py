@@ -66,6 +66,7 @@ class Stats:
     status_updates: int = 0
     kills_sent: int = 0
     scheduling_cycles: int = 0
+    ended: dict[int, int] = field(default_factory=dict)  # terminal status -> tasks, ever
     pending_reasons: dict[int, str] = field(default_factory=dict)
 
 
@@ -319,6 +320,10 @@ class Scheduler:
     def apply(self, eff: Effects, *, kill_ids: Sequence[str] = (),
               after: Callable[[], None] | None = None) -> None:
         """Persist EFFECTS, then kill what they say to kill and run AFTER."""
+        ended = self.stats.ended
+        for s in eff.ended:
+            code = self.table.state(s)
+            ended[code] = ended.get(code, 0) + 1
         self._release(list(eff.ended) + list(eff.deleted_slots))
         self.track_pending(eff.created)
         kills = [self.table.task_id(s) for s in eff.killed if self.table.state(s) != 31]
