@@ -110,3 +110,18 @@ cdef inline void rowhash_free(RowHash* h) noexcept nogil:
     h.tab = NULL
     h.cap = 0
     h.used = 0
+
+
+cdef inline int decimal(char* out, uint64_t v) noexcept nogil:
+    """Write V in decimal at OUT (room for 20 chars); returns how many were written."""
+    cdef char digits[20]
+    cdef int nd = 0, i
+    while True:
+        digits[nd] = <char>(48 + v % 10)
+        nd += 1
+        v //= 10
+        if v == 0:
+            break
+    for i in range(nd):
+        out[i] = digits[nd - 1 - i]
+    return nd

@@ -13,7 +13,7 @@ from libc.stdlib cimport free, realloc
 from libc.string cimport memcmp, memcpy
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 
-from aurora._fastpath.common cimport _grow, rowhash_del, rowhash_free, rowhash_get
+from aurora._fastpath.common cimport _grow, decimal, rowhash_del, rowhash_free, rowhash_get
 from aurora._fastpath.common cimport rowhash_put, rowhash_reserve
 
 import array as pyarray
@@ -759,27 +759,18 @@ cdef class StateTable:
         cdef const char* pp
         cdef long long seq = self._seq_of(p, n, True)
         cdef int32_t s
-        cdef char digits[12]
-        cdef int nd = 0
-        cdef uint64_t v
+        cdef char digits[20]
+        cdef int nd
         if seq < 0:
             return -1
         s = rowhash_get(&self._hash, self._seq, <uint64_t>seq)
         if s < 0:
             return -1
         pp = PyUnicode_AsUTF8AndSize(<str>self._job_prefix[self._job[s]], &pn)
-        v = <uint64_t>self._inst[s]
-        while True:
-            digits[nd] = <char>(48 + v % 10)
-            nd += 1
-            v //= 10
-            if v == 0:
-                break
-        if n - 37 != pn + 1 + nd or memcmp(p, pp, pn) != 0 or p[pn] != 45:
+        nd = decimal(digits, <uint64_t>self._inst[s])
+        if n - 37 != pn + 1 + nd or memcmp(p, pp, pn) != 0 or p[pn] != 45 or \
+                memcmp(p + pn + 1, digits, nd) != 0:
             return -1
-        for k in range(nd):
-            if p[pn + 1 + k] != digits[nd - 1 - k]:
-                return -1
         return s
 
     def row(self, int64_t slot):

@@ -16,7 +16,7 @@ import array as pyarray
 
 from msgspec.structs import astuple
 
-from aurora._fastpath.common cimport rowhash_get, rowhash_put, rowhash_reserve
+from aurora._fastpath.common cimport decimal, rowhash_get, rowhash_put, rowhash_reserve
 from aurora._fastpath.mpack cimport (
     Buf,
     buf_free,
@@ -71,21 +71,11 @@ cdef const char* _HEX = b"0123456789abcdef"
 cdef Py_ssize_t _task_id(char* out, bytes prefix, int32_t inst, uint64_t ns, uint64_t seq):
     """Write ``<prefix>-<instance>-<uuid of ns and seq>`` into OUT (room for prefix + 64)."""
     cdef Py_ssize_t n = len(prefix)
-    cdef char digits[12]
-    cdef int nd = 0, i
-    cdef uint64_t v = <uint64_t>inst
+    cdef int i
     memcpy(out, <const char*>prefix, n)
     out[n] = b"-"
     n += 1
-    while True:
-        digits[nd] = <char>(48 + v % 10)
-        nd += 1
-        v //= 10
-        if v == 0:
-            break
-    for i in range(nd):
-        out[n + i] = digits[nd - 1 - i]
-    n += nd
+    n += decimal(out + n, <uint64_t>inst)
     out[n] = b"-"
     n += 1
     for i in range(32):  # 8-4-4-4-12 over the 32 hex digits of ns then seq

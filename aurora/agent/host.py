@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 _DONE_CACHE = 100_000  # finished tasks remembered for reconciliation
 _SWEEP_S = 0.5
+_RUNNING = int(S.RUNNING)
 _status_decoder = msgspec.msgpack.Decoder(tuple[str, int, str | None, float])
 
 
@@ -66,6 +67,7 @@ class HostOptions:
     fsync: str = "task"  # the executors' checkpoint fsync policy
     user: str = field(default_factory=lambda: os.environ.get("USER") or "root")
     curve: object | None = None  # aurora.agent.security.CurveClient
+    max_starting: int = field(default_factory=lambda: 4 * (os.cpu_count() or 1))
 
 
 class _Agent:
@@ -98,6 +100,8 @@ class AgentHost:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_scheduled = False
         self._spawning: deque[LocalTask] = deque()  # asked of the zygote, in order
+        self._starting: set[str] = set()  # executors not yet RUNNING or ended
+        self._queued: OrderedDict[str, tuple[_Agent, LocalTask]] = OrderedDict()
         self._writing = False
         self.counters: dict[str, int] = {"launched": 0, "lost": 0, "reattached": 0,
                                          "spawn_failed": 0, "bad_status": 0}
@@ -192,9 +196,30 @@ class AgentHost:
             self.agent_of[tid] = agent
             try:
                 tdir.create(launch)
-                self._spawn(agent, task)
-            except (OSError, ZygoteError) as e:
+            except OSError as e:
                 self._spawn_failed(task, str(e))
+                continue
+            if len(self._starting) >= self.options.max_starting:
+                self._queued[tid] = (agent, task)  # started as others get going
+            else:
+                self._start(agent, task)
+
+    def _start(self, agent: _Agent, task: LocalTask) -> None:
+        self._starting.add(task.task_id)
+        try:
+            self._spawn(agent, task)
+        except (OSError, ZygoteError) as e:
+            self._spawn_failed(task, str(e))
+
+    def _started(self, task: LocalTask) -> None:
+        """TASK is past starting (RUNNING, ended, or its executor is gone): start queued ones.
+        Executors that are starting are few at a time, so that a burst of launches does not
+        turn into hundreds of processes fighting for the CPU (the fork, the Python start and
+        the first process are most of a short task's cost)."""
+        self._starting.discard(task.task_id)
+        while self._queued and len(self._starting) < self.options.max_starting:
+            _, (agent, queued) = self._queued.popitem(last=False)
+            self._start(agent, queued)
 
     def _spawn(self, agent: _Agent, task: LocalTask) -> None:
         """Ask the zygote for the executor; its pid comes back in :meth:`_spawned` (the loop
@@ -272,6 +297,9 @@ class AgentHost:
                 self._report_unknown(agent, tid, status, msg)
             elif task.terminal:
                 self._report(task, task.status, task.message, force=True)
+            elif tid in self._queued:
+                del self._queued[tid]
+                self._report(task, int(S.KILLED), "Killed before its executor started.")
             elif not task.kill_requested:
                 task.kill_requested = True
                 if task.pidfd >= 0:
@@ -322,6 +350,7 @@ class AgentHost:
         os.close(task.pidfd)
         task.pidfd = -1
         self._drain_status()  # the last datagrams were sent before the exit
+        self._started(task)
         state = task.dir.state()
         reported = state.reported if state is not None else None
         if reported is not None and reported.state in TERMINAL:
@@ -374,6 +403,8 @@ class AgentHost:
         if task.terminal and status != task.status:
             return  # a terminal status is final
         task.status, task.message = status, message
+        if status == _RUNNING or status in TERMINAL:
+            self._started(task)
         agent = self.agent_of[task.task_id]
         task.timestamp_ms = ts_ms or int(time.time() * 1000)
         agent.outbox.append((task, Update(task.task_id, status, task.timestamp_ms, message)))
@@ -422,8 +453,12 @@ class AgentHost:
     def write_state(self) -> None:
         """``<work>/agent-state.json``: per agent its epoch, seqs and tasks (for operators and
         tests: every seq below ``next_seq`` and not in ``unacked`` was acknowledged)."""
-        out: dict[str, object] = {"pid": os.getpid(), "counters": self.counters, "agents": {}}
+        out: dict[str, object] = {"pid": os.getpid(), "counters": self.counters, "agents": {},
+                                  "queued": len(self._queued)}
         agents: dict[str, object] = out["agents"]  # type: ignore[assignment]
+        by_agent: dict[str, list[str]] = {a.spec.agent_id: [] for a in self.agents}
+        for tid, ag in self.agent_of.items():
+            by_agent[ag.spec.agent_id].append(tid)
         for a in self.agents:
             ep = a.endpoint
             agents[a.spec.agent_id] = {
@@ -431,7 +466,7 @@ class AgentHost:
                 "epoch": ep.epoch if ep else None,
                 "next_seq": ep.next_seq if ep else None,
                 "unacked": len(ep.unacked) if ep else None,
-                "tasks": sorted(t for t, ag in self.agent_of.items() if ag is a),
+                "tasks": sorted(by_agent[a.spec.agent_id]),
             }
         path = os.path.join(self.work_dir, "agent-state.json")
         with contextlib.suppress(OSError):

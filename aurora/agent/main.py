@@ -55,6 +55,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--attribute", type=_attribute, action="append", default=[],
                    metavar="NAME=VALUE", help="an attribute of every agent (repeatable)")
     p.add_argument("--heartbeat", type=float, default=5.0, help="heartbeat interval, seconds")
+    p.add_argument("--max-starting", type=int, default=4 * (os.cpu_count() or 1),
+                   help="executors starting at once (the rest of a burst waits its turn)")
     p.add_argument("--fsync", choices=("always", "task", "never"), default="task",
                    help="executor checkpoint fsync policy")
     p.add_argument("--curve-secret", help="this agent's CURVE secret key file")
@@ -113,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             curve = CurveClient.from_files(args.curve_secret, args.scheduler_key)
         host = AgentHost(args.work_dir, args.scheduler, specs,
                          HostOptions(heartbeat_interval=args.heartbeat, fsync=args.fsync,
-                                     curve=curve))
+                                     curve=curve, max_starting=max(1, args.max_starting)))
         host.prepare()
     except (ValueError, RuntimeError, OSError) as e:
         print(f"aurora-agent: {e}", file=sys.stderr)

@@ -45,7 +45,8 @@ def wait_for(fn: Callable[[], T], timeout: float = 20.0, what: str = "condition"
 
 class LocalCluster:
     def __init__(self, root: Path, *, agents: int = 1, cpus: float = 4, ram_mb: int = 4096,
-                 attributes: tuple[str, ...] = (), agent_timeout: float = 1.5) -> None:
+                 attributes: tuple[str, ...] = (), agent_timeout: float = 1.5,
+                 agent_args: tuple[str, ...] = ()) -> None:
         self.root = root
         self.data = root / "data"
         self.work = root / "work"
@@ -54,6 +55,7 @@ class LocalCluster:
         self.agents = agents
         self.cpus, self.ram_mb, self.attributes = cpus, ram_mb, attributes
         self.agent_timeout = agent_timeout
+        self.agent_args = agent_args
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.agent: subprocess.Popen[bytes] | None = None
         self.client = SchedulerClient(f"http://127.0.0.1:{self.http_port}/api", timeout=10)
@@ -94,6 +96,7 @@ class LocalCluster:
                           f"{40000 + (os.getpid() % 200) * 100 + 99}"]
         for attr in self.attributes:
             cmd += ["--attribute", attr]
+        cmd += list(self.agent_args)
         log = self._log("agent.log")
         self.agent = subprocess.Popen(cmd, stdout=log, stderr=log)
         if wait:

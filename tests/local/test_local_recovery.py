@@ -126,3 +126,40 @@ def test_scheduler_restart_loses_no_status_update(tmp_path: Path) -> None:
         assert sum(a["next_seq"] - 1 for a in agents) >= 3 * n
     finally:
         c.stop()
+
+
+def test_a_burst_of_launches_starts_a_few_executors_at_a_time(tmp_path: Path) -> None:
+    """--max-starting 1: the rest of a burst waits in the agent, then runs; a waiting task that
+    is killed never starts."""
+    c = LocalCluster(tmp_path, agents=1, cpus=50, agent_timeout=10,
+                     agent_args=("--max-starting", "1"))
+    try:
+        c.start_scheduler()
+        c.start_agent()
+        burst = c.create("burst", f"""
+            task = Task(name = 'b', processes = [Process(name = 'p', cmdline = 'sleep 0.2')],
+                        {RES})
+            """, instances=6)
+        c.wait_tasks(burst, lambda ts: len(ts) == 6 and all(t["status"] == "FINISHED"
+                                                            for t in ts), 30, "all FINISHED")
+        svc = c.create("svc", f"""
+            task = Task(name = 's', processes = [Process(name = 'p', cmdline = 'sleep 600')],
+                        {RES})
+            """, instances=1, service=True, job_extra=""", health_check_config = HealthCheckConfig(
+                health_checker = HealthCheckerConfig(
+                  shell = ShellHealthChecker(shell_command = 'sleep 30')),
+                initial_interval_secs = 30)""")
+        c.wait_tasks(svc, lambda ts: ts and ts[0]["status"] == "STARTING", 20)
+        late = c.create("late", f"""
+            task = Task(name = 'l', processes = [Process(name = 'p', cmdline = 'touch ran')],
+                        {RES})
+            """)
+        time.sleep(1.0)  # launched, waiting behind the STARTING service
+        assert c.tasks(late)[0]["status"] == "ASSIGNED"
+        assert wait_for(lambda: c.agent_state().get("queued") == 1, 5, "one queued launch")
+        c.kill_job(late)
+        tasks = c.wait_tasks(late, lambda ts: ts[0]["status"] == "KILLED", 15)
+        assert not (c.task_dir(tasks[0]["task_id"]) / "sandbox" / "ran").exists()
+        c.kill_job(svc)
+    finally:
+        c.stop()
