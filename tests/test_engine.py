@@ -143,3 +143,15 @@ def test_placed_instances_get_distinct_port_numbers(impl: str, cluster_mod: Modu
     assert list(placement.hosts) == [0, 0]
     assert placement.ports == ((31000, 31001), (31002, 31003))
     assert placement.pending_reason() == "Insufficient: ports (1 host)"
+
+
+def test_discard_finds_a_slots_group_and_drops_empty_groups() -> None:
+    groups = TaskGroups(lambda: 0)
+    groups.add("a", [1, 2])
+    groups.add("b", [3])
+    groups.discard([2, 3, 99])  # 99: in no group
+    assert list(groups.group("a").tasks) == [1]  # type: ignore[union-attr]
+    assert "b" not in groups
+    groups.remove("a", [1])
+    groups.discard([1])  # already gone
+    assert len(groups) == 0

@@ -15,6 +15,7 @@ import heapq
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from aurora._fastpath import load
@@ -320,6 +321,7 @@ class Scheduler:
     def apply(self, eff: Effects, *, kill_ids: Sequence[str] = (),
               after: Callable[[], None] | None = None) -> None:
         """Persist EFFECTS, then kill what they say to kill and run AFTER."""
+        self.groups.discard(eff.deleted_slots)
         ended = self.stats.ended
         for s in eff.ended:
             code = self.table.state(s)
@@ -410,18 +412,17 @@ class Scheduler:
         for group in ready:
             cid = group.key
             config = self.jobs.configs[cid]
-            slots = [s for s in group.tasks if self.table.state(s) == int(S.PENDING)]
-            if len(slots) < len(group.tasks):  # some left PENDING since they joined
-                pending = set(slots)
-                self.groups.remove(cid, [s for s in group.tasks if s not in pending])
-            if not slots:
+            # A group holds exactly its PENDING tasks (assigned ones leave it below, deleted ones
+            # in apply), so a cycle costs O(groups + placed), not O(pending).
+            count = len(group.tasks)
+            if not count:
                 continue
             job = self.table.config_job(cid)
             req = self.engine.request_for(cid, job, config)
-            placement = self.engine.place(req, len(slots))
+            placement = self.engine.place(req, count)
             n = len(placement.hosts)
             if n:
-                chosen = slots[:n]
+                chosen = list(islice(group.tasks, n))
                 eff = self.table.assign(chosen, placement.hosts, now)
                 names = sorted(config.resources.ports)
                 for i, s in enumerate(chosen):
@@ -433,7 +434,7 @@ class Scheduler:
                 self.groups.remove(cid, chosen)
                 _merge(total, eff)
                 placed_total += n
-            if n < len(slots):
+            if n < count:
                 self.stats.pending_reasons[cid] = placement.pending_reason()
             else:
                 self.stats.pending_reasons.pop(cid, None)

@@ -45,6 +45,7 @@ class TaskGroups:
         self.max_backoff_ms = max_backoff_ms
         self.max_attempts_per_sec = max_attempts_per_sec
         self._groups: dict[Hashable, TaskGroup] = {}
+        self._key_of: dict[int, Hashable] = {}  # slot -> its group: groups hold PENDING slots only
         self._heap: list[tuple[int, int, Hashable]] = []
         self._seq = 0
         self._tokens = max_attempts_per_sec or 0.0
@@ -71,6 +72,7 @@ class TaskGroups:
             self._push(g)
         for s in slots:
             g.tasks[s] = None
+            self._key_of[s] = key
         return g
 
     def remove(self, key: Hashable, slots: Iterable[int]) -> None:
@@ -78,10 +80,19 @@ class TaskGroups:
         g = self._groups.get(key)
         if g is None:
             return
+        key_of = self._key_of
         for s in slots:
-            g.tasks.pop(s, None)
+            if g.tasks.pop(s, 0) is None:
+                del key_of[s]
         if not g.tasks:
             del self._groups[key]
+
+    def discard(self, slots: Iterable[int]) -> None:
+        """These tasks are gone (deleted while PENDING): out of whatever group held them."""
+        for s in slots:
+            key = self._key_of.get(s)
+            if key is not None:
+                self.remove(key, [s])
 
     def ready(self, limit: int | None = None) -> list[TaskGroup]:
         """Groups whose time has come, earliest first, within the optional attempt budget."""
