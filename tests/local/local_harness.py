@@ -216,3 +216,12 @@ def statuses(tasks: list[dict[str, Any]]) -> list[str]:
 def by_instance(tasks: list[dict[str, Any]], instance: int) -> list[dict[str, Any]]:
     return sorted((t for t in tasks if t["instance"] == instance),
                   key=lambda t: t["events"][0]["timestamp"] if t["events"] else 0)
+
+
+def alive(pid: int) -> bool:
+    """PID names a process that has not exited (zombies count as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fp:
+            return fp.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -8,17 +8,11 @@ import signal
 import time
 from pathlib import Path
 
-from local_harness import LocalCluster, wait_for
+from local_harness import LocalCluster, alive, wait_for
 
 RES = "resources = Resources(cpu = 0.25, ram = 32*MB, disk = 32*MB)"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fp:
-            return fp.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _executor_pid(cluster: LocalCluster, task_id: str) -> int:
@@ -48,7 +42,7 @@ def test_agent_sigkill_then_restart_reattaches_without_duplicates(tmp_path: Path
         pids = {t["task_id"]: _executor_pid(c, t["task_id"]) for t in running}
 
         c.kill_agent(signal.SIGKILL)
-        assert all(_alive(pid) for pid in pids.values())  # tasks outlive their agent
+        assert all(alive(pid) for pid in pids.values())  # tasks outlive their agent
         os.kill(_executor_pid(c, lost[0]["task_id"]), signal.SIGKILL)  # dies meanwhile
         time.sleep(2.2)  # the batch task finishes while no agent listens
         c.start_agent()
@@ -58,14 +52,14 @@ def test_agent_sigkill_then_restart_reattaches_without_duplicates(tmp_path: Path
         after = c.tasks(svc)
         assert sorted(t["task_id"] for t in after) == sorted(pids)  # the same tasks, no new
         assert [t["status"] for t in after] == ["RUNNING"] * 2
-        assert all(_alive(pid) for pid in pids.values())  # not started twice
+        assert all(alive(pid) for pid in pids.values())  # not started twice
         state = wait_for(lambda: c.agent_state().get("pid") == c.agent.pid and c.agent_state(), 5,
                          "the new agent's state file")  # type: ignore[union-attr]
         assert state["counters"]["reattached"] == 2
         assert state["counters"]["launched"] == 0  # the new agent process started nothing
         c.kill_job(svc)  # the re-attached executors still obey
         c.wait_tasks(svc, lambda ts: [t["status"] for t in ts] == ["KILLED"] * 2, 15)
-        wait_for(lambda: not any(_alive(p) for p in pids.values()), 10, "executors to exit")
+        wait_for(lambda: not any(alive(p) for p in pids.values()), 10, "executors to exit")
     finally:
         c.stop()
 

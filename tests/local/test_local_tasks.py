@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from local_harness import LocalCluster, by_instance, wait_for
+from local_harness import LocalCluster, alive, by_instance, wait_for
 
 RES = "resources = Resources(cpu = 0.25, ram = 32*MB, disk = 32*MB)"
 
@@ -134,7 +134,7 @@ def test_sigterm_ignoring_process_is_sigkilled_after_the_wait(cluster: LocalClus
     cluster.kill_job(key)
     cluster.wait_tasks(key, lambda ts: ts[0]["status"] == "KILLED", 20)
     assert time.time() - start < 10
-    assert not _alive(pid)
+    assert not alive(pid)
 
 
 def test_command_not_found_fails_with_that_reason(cluster: LocalCluster) -> None:
@@ -162,7 +162,7 @@ def test_executor_sigkill_makes_the_task_lost_and_it_is_replaced(cluster: LocalC
         30, "LOST and a RUNNING replacement")
     lost = next(t for t in tasks if t["status"] == "LOST")
     assert "executor" in lost["events"][-1]["message"].lower()
-    wait_for(lambda: not _alive(sleeper), 10, "the lost task's process to be killed")
+    wait_for(lambda: not alive(sleeper), 10, "the lost task's process to be killed")
     cluster.kill_job(key)
 
 
@@ -192,9 +192,3 @@ def read_pid(path: Path) -> int:
     return int(text)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fp:
-            return fp.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
