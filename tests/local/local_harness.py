@@ -12,7 +12,8 @@ import sys
 import textwrap
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -225,3 +226,15 @@ def alive(pid: int) -> bool:
             return fp.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+@contextmanager
+def running(root: Path, **kwargs: Any) -> Iterator[LocalCluster]:
+    """A LocalCluster (keyword arguments as its constructor's), started, stopped at the end."""
+    c = LocalCluster(root, **kwargs)
+    try:
+        c.start_scheduler()
+        c.start_agent()
+        yield c
+    finally:
+        c.stop()

@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from local_harness import LocalCluster, alive, wait_for
+from local_harness import LocalCluster, alive, running, wait_for
 
 RES = "resources = Resources(cpu = 0.25, ram = 32*MB, disk = 32*MB)"
 
@@ -20,10 +20,7 @@ def _executor_pid(cluster: LocalCluster, task_id: str) -> int:
 
 
 def test_agent_sigkill_then_restart_reattaches_without_duplicates(tmp_path: Path) -> None:
-    c = LocalCluster(tmp_path, agents=1, agent_timeout=10)
-    try:
-        c.start_scheduler()
-        c.start_agent()
+    with running(tmp_path, agents=1, agent_timeout=10) as c:
         svc = c.create("svc", f"""
             task = Task(name = 'svc', processes = [Process(name = 'p', cmdline = 'sleep 600')],
                         {RES})
@@ -36,10 +33,10 @@ def test_agent_sigkill_then_restart_reattaches_without_duplicates(tmp_path: Path
             task = Task(name = 'd', processes = [Process(name = 'p', cmdline = 'sleep 600')],
                         {RES})
             """)
-        running = c.wait_tasks(svc, lambda ts: [t["status"] for t in ts] == ["RUNNING"] * 2)
+        live = c.wait_tasks(svc, lambda ts: [t["status"] for t in ts] == ["RUNNING"] * 2)
         c.wait_tasks(batch, lambda ts: ts and ts[0]["status"] == "RUNNING")
         lost = c.wait_tasks(doomed, lambda ts: ts and ts[0]["status"] == "RUNNING")
-        pids = {t["task_id"]: _executor_pid(c, t["task_id"]) for t in running}
+        pids = {t["task_id"]: _executor_pid(c, t["task_id"]) for t in live}
 
         c.kill_agent(signal.SIGKILL)
         assert all(alive(pid) for pid in pids.values())  # tasks outlive their agent
@@ -60,15 +57,10 @@ def test_agent_sigkill_then_restart_reattaches_without_duplicates(tmp_path: Path
         c.kill_job(svc)  # the re-attached executors still obey
         c.wait_tasks(svc, lambda ts: [t["status"] for t in ts] == ["KILLED"] * 2, 15)
         wait_for(lambda: not any(alive(p) for p in pids.values()), 10, "executors to exit")
-    finally:
-        c.stop()
 
 
 def test_agent_gone_for_good_makes_its_tasks_lost(tmp_path: Path) -> None:
-    c = LocalCluster(tmp_path, agents=1, agent_timeout=1.0)
-    try:
-        c.start_scheduler()
-        c.start_agent()
+    with running(tmp_path, agents=1, agent_timeout=1.0) as c:
         svc = c.create("svc", f"""
             task = Task(name = 'svc', processes = [Process(name = 'p', cmdline = 'sleep 600')],
                         {RES})
@@ -82,15 +74,10 @@ def test_agent_gone_for_good_makes_its_tasks_lost(tmp_path: Path) -> None:
         # replaced: a new attempt waits for an agent
         c.wait_tasks(svc, lambda ts: len(ts) == 2, 10, "a replacement")
         assert c.vars()["agents_connected"] == 0
-    finally:
-        c.stop()
 
 
 def test_scheduler_restart_loses_no_status_update(tmp_path: Path) -> None:
-    c = LocalCluster(tmp_path, agents=2)
-    try:
-        c.start_scheduler()
-        c.start_agent()
+    with running(tmp_path, agents=2) as c:
         n = 12
         job = c.create("burst", f"""
             task = Task(name = 'b', processes = [Process(name = 'p', cmdline = 'sleep 1')],
@@ -118,18 +105,13 @@ def test_scheduler_restart_loses_no_status_update(tmp_path: Path) -> None:
         agents = c.agent_state()["agents"].values()
         # 3 updates per task, numbered without gaps, all acknowledged after persistence
         assert sum(a["next_seq"] - 1 for a in agents) >= 3 * n
-    finally:
-        c.stop()
 
 
 def test_a_burst_of_launches_starts_a_few_executors_at_a_time(tmp_path: Path) -> None:
     """--max-starting 1: the rest of a burst waits in the agent, then runs; a waiting task that
     is killed never starts."""
-    c = LocalCluster(tmp_path, agents=1, cpus=50, agent_timeout=10,
-                     agent_args=("--max-starting", "1"))
-    try:
-        c.start_scheduler()
-        c.start_agent()
+    with running(tmp_path, agents=1, cpus=50, agent_timeout=10,
+                 agent_args=("--max-starting", "1")) as c:
         burst = c.create("burst", f"""
             task = Task(name = 'b', processes = [Process(name = 'p', cmdline = 'sleep 0.2')],
                         {RES})
@@ -155,5 +137,3 @@ def test_a_burst_of_launches_starts_a_few_executors_at_a_time(tmp_path: Path) ->
         tasks = c.wait_tasks(late, lambda ts: ts[0]["status"] == "KILLED", 15)
         assert not (c.task_dir(tasks[0]["task_id"]) / "sandbox" / "ran").exists()
         c.kill_job(svc)
-    finally:
-        c.stop()

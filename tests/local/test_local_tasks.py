@@ -9,20 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from local_harness import LocalCluster, alive, by_instance, wait_for
+from local_harness import LocalCluster, alive, by_instance, running, wait_for
 
 RES = "resources = Resources(cpu = 0.25, ram = 32*MB, disk = 32*MB)"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    c = LocalCluster(tmp_path_factory.mktemp("local"), agents=2)
-    try:
-        c.start_scheduler()
-        c.start_agent()
+    with running(tmp_path_factory.mktemp("local"), agents=2) as c:
         yield c
-    finally:
-        c.stop()
 
 
 def sandbox(cluster: LocalCluster, task: dict[str, object]) -> Path:
