@@ -16,6 +16,7 @@ from aurora.model.status import ScheduleStatus as S
 from aurora.model.task import Constraint, ExecutorConfig, Identity, TaskConfig
 from aurora.scheduler import actions
 from aurora.scheduler.backend import BackendSink, HostInfo, Launch, StatusUpdate
+from aurora.scheduler.records import decode_task
 from aurora.scheduler.recovery import restore
 from aurora.scheduler.service import Scheduler, Settings
 from aurora.scheduler.storage import Storage
@@ -190,5 +191,32 @@ def test_each_update_keeps_its_own_message_in_one_batch(tmp_path: Path, impl: st
         slots = sched.table.lookup(ids)
         assert [sched.table.events(s)[-1][2] for s in slots] == reasons
         sched.storage.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_ended_task_keeps_its_assigned_ports(tmp_path: Path, impl: str) -> None:
+    """As Aurora's assignedPorts: the stored row of a FAILED task still names its ports, and
+    so does the row after a restart; the port itself goes back to the host."""
+    async def scenario() -> None:
+        clock = Clock()
+        sched, _backend = await boot(tmp_path, impl, clock)
+        ids = await actions.create_job(sched, config(), 1)
+        assert sched.schedule_once() == 1
+        await asyncio.sleep(0)
+        [slot] = sched.table.lookup(ids)
+        given = sched.rows([slot])[0][13]
+        assert set(given) == {"http"}
+        sched.status_updates([StatusUpdate(ids[0], int(S.FAILED), clock(), "exit 1")])
+        await asyncio.sleep(0)
+        assert sched.table.state(slot) == int(S.FAILED)
+        assert sched.rows([slot])[0][13] == given
+        assert decode_task(sched.storage.get("tasks", ids[0].encode())).ports == given
+        assert slot not in sched.held
+        sched.storage.close()
+        sched2, _ = await boot(tmp_path, impl, clock)
+        [slot2] = sched2.table.lookup(ids)
+        assert sched2.rows([slot2])[0][13] == given
+        sched2.storage.close()
 
     asyncio.run(scenario())

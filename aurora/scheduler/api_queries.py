@@ -332,7 +332,7 @@ class TaskWriter:
         scheduler = self.sched.settings.scheduler_host
         assigned = api.AssignedTask(
             taskId=task_id, slaveId=self._agent(host), slaveHost=host, task=self.config(cid),
-            assignedPorts=self._ports(slot, cid), instanceId=instance)
+            assignedPorts=self._ports(slot), instanceId=instance)
         events = [api.TaskEvent(timestamp=ts, status=st, message=msg, scheduler=scheduler)
                   for ts, st, msg in rec[12]]
         return api.ScheduledTask(assignedTask=assigned, status=status, failureCount=failures,
@@ -345,12 +345,9 @@ class TaskWriter:
         info = self.sched.hosts.get(host)
         return info.agent_id if info is not None else host
 
-    def _ports(self, slot: int, cid: int) -> dict[str, int]:
-        held = self.sched.held.get(slot)
-        if held is None or not held.ports:
-            return {}
-        names = sorted(self.sched.jobs.configs[cid].resources.ports)
-        return dict(zip(names, held.ports, strict=False))
+    def _ports(self, slot: int) -> dict[str, int]:
+        numbers = self.sched.task_ports.get(slot)
+        return self.sched.port_map(slot, numbers) if numbers else {}
 
 
 def ranges(instances: Iterable[int]) -> list[Any]:

@@ -49,8 +49,9 @@ def _restore(sched: Scheduler) -> int:
     for slot, record in zip(slots, records, strict=True):
         if record.ports:
             names = sorted(sched.jobs.configs[record.config].resources.ports)
-            sched.restored_ports[slot] = tuple(record.ports[n] for n in names
-                                               if n in record.ports)
+            numbers = tuple(record.ports[n] for n in names if n in record.ports)
+            sched.restored_ports[slot] = numbers  # claimed again when the agent is back
+            sched.task_ports[slot] = numbers
     now = sched.clock_ms()
     table = sched.table
     for name, h in hosts.items():  # no agent is back yet: lost unless one comes in time

@@ -96,7 +96,9 @@ class Scheduler:
         self.hosts: dict[str, HostInfo] = {}
         self.host_names: list[str] = []  # table/cluster host number -> name
         self.held: dict[int, Held] = {}
-        self._with_ports = 0  # held tasks that hold ports
+        # slot -> the port numbers its task was given, from assignment until the task is deleted
+        # (Aurora's assignedPorts: an ended task still shows them).
+        self.task_ports: dict[int, tuple[int, ...]] = {}
         self.stats = Stats()
         self._first_start = namespace is None
         self._throttled: list[tuple[int, int]] = []  # (time it may be PENDING, slot), a heap
@@ -129,15 +131,19 @@ class Scheduler:
         state = self.table.state
         live = [s for s in dict.fromkeys(slots) if state(s) != 31]
         ports: dict[int, dict[str, int]] = {}
-        if not self._with_ports:
+        task_ports = self.task_ports
+        if not task_ports:
             return live, ports
-        held = self.held
         for s in live:
-            h = held.get(s)
-            if h is not None and h.ports:
-                names = sorted(self.jobs.configs[self.table.row(s)[3]].resources.ports)
-                ports[s] = dict(zip(names, h.ports, strict=True))
+            numbers = task_ports.get(s)
+            if numbers:
+                ports[s] = self.port_map(s, numbers)
         return live, ports
+
+    def port_map(self, slot: int, numbers: tuple[int, ...]) -> dict[str, int]:
+        """{port name: number} of a task given NUMBERS (in the order of its sorted names)."""
+        names = sorted(self.jobs.configs[self.table.row(slot)[3]].resources.ports)
+        return dict(zip(names, numbers, strict=False))
 
     def ops_for(self, eff: Effects) -> list[Op | EncodedTasks]:
         ops: list[Op | EncodedTasks] = []
@@ -260,7 +266,6 @@ class Scheduler:
             self.cluster.task_started(job, host, n)
         for s, job, res, ports in held:
             self.held[s] = Held(host, job, res, ports)
-            self._with_ports += bool(ports)
 
     def _resources(self, config_id: int) -> tuple[int, int, int, int, int]:
         res = self._res_cache.get(config_id)
@@ -282,7 +287,8 @@ class Scheduler:
                 return
             self.cluster.task_started(row[1], host)
         self.held[slot] = Held(host, row[1], res, ports)
-        self._with_ports += bool(ports)
+        if ports:
+            self.task_ports[slot] = ports
 
     def _release(self, slots: Iterable[int]) -> None:
         """Tasks that ended give their resources back: one release per host and one count per
@@ -307,7 +313,6 @@ class Scheduler:
             key = (held.job, held.host)
             per_job[key] = per_job.get(key, 0) + 1
             if held.ports:
-                self._with_ports -= 1
                 self.cluster.return_ports(held.host, held.ports)
         if not per_host:
             return
@@ -322,6 +327,9 @@ class Scheduler:
               after: Callable[[], None] | None = None) -> None:
         """Persist EFFECTS, then kill what they say to kill and run AFTER."""
         self.groups.discard(eff.deleted_slots)
+        if self.task_ports:
+            for s in eff.deleted_slots:
+                self.task_ports.pop(s, None)
         ended = self.stats.ended
         for s in eff.ended:
             code = self.table.state(s)
