@@ -47,6 +47,7 @@ from aurora.executor.checkpoint import (
     read_records,
 )
 from aurora.executor.clock import Clock, SystemClock
+from aurora.executor.direct import DirectRun
 from aurora.executor.logs import LogSettings, log_settings
 from aurora.executor.planner import INFINITY, TaskPlanner
 from aurora.executor.process import (
@@ -77,6 +78,9 @@ class RunnerOptions:
     lost_timeout: float = 60.0
     # Longest pause between steps (coordinators of an earlier runner cannot notify us).
     max_iteration_wait: float = 1.0
+    # Start processes whose output goes straight to files without a coordinator (see
+    # aurora.executor.direct): for executors whose death ends their task (the agent's).
+    direct: bool = False
 
 
 class TaskRunner:
@@ -100,7 +104,7 @@ class TaskRunner:
         self._regular = TaskPlanner(task.processes, task.constraints, final=False)
         self._finalizing = TaskPlanner(task.processes, task.constraints, final=True)
         self._writer: CheckpointWriter | None = None
-        self._coordinators: dict[str, Coordinator] = {}
+        self._coordinators: dict[str, Coordinator | DirectRun] = {}
         self._notify_r = self._notify_w = -1
         self._deadline: float | None = None
         self._forced: TaskState | None = None
@@ -364,7 +368,10 @@ class TaskRunner:
                                    coordinator_ticks=ticks, fork_time=self._clock.time()))
 
         try:
-            self._coordinators[name] = Coordinator.launch(spec, self._notify_w, forked)
+            if self.options.direct and spec.logs.direct:
+                self._coordinators[name] = DirectRun.launch(spec, forked)
+            else:
+                self._coordinators[name] = Coordinator.launch(spec, self._notify_w, forked)
         except LaunchError as e:
             self._write(self._next(name, ProcessState.FAILED, message=str(e)))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import time
@@ -69,13 +70,25 @@ def launch_info(task_id: str = "www-test-job-0-abc", **fields: Any) -> LaunchInf
     return LaunchInfo(task_id=task_id, hostname="host1", **fields)
 
 
+# How the runner starts processes in the tests that run both ways (the ``run_mode`` fixture):
+# through a coordinator per run, or directly as its own children (what agents' executors do).
+MODE = {"direct": False}
+
+
+def with_mode(options: ExecutorOptions | None) -> ExecutorOptions:
+    options = options or ExecutorOptions()
+    return dataclasses.replace(options, runner=dataclasses.replace(options.runner,
+                                                                   direct=MODE["direct"]))
+
+
 def execute(sandbox: Path, data: bytes, *, ports: dict[str, int] | None = None,
             instance: int = 0, clock: Clock | None = None,
             options: ExecutorOptions | None = None,
             recorder: Recorder | None = None) -> tuple[StatusUpdate, Recorder]:
     recorder = recorder or Recorder()
     launch = launch_info(instance=instance, ports=ports or {})
-    update = run_task(data, launch, str(sandbox), recorder, clock=clock, options=options)
+    update = run_task(data, launch, str(sandbox), recorder, clock=clock,
+                      options=with_mode(options))
     return update, recorder
 
 
@@ -83,7 +96,7 @@ def make_execution(sandbox: Path, data: bytes, *, ports: dict[str, int] | None =
                    clock: Clock | None = None, options: ExecutorOptions | None = None,
                    recorder: Recorder | None = None) -> TaskExecution:
     clock = clock or SystemClock()
-    options = options or ExecutorOptions()
+    options = with_mode(options)
     task = resolve_task(data, launch_info(ports=ports or {}))
     layout = SandboxLayout.create(str(sandbox))
     runner = TaskRunner(task, layout, task_data=data, clock=clock, options=options.runner)
@@ -126,5 +139,5 @@ def read(path: Path) -> str:
     return path.read_text() if path.exists() else ""
 
 
-__all__ = ["FAST", "Recorder", "execute", "free_port", "job", "launch_info", "make_execution",
-           "pid_alive", "proc", "read", "runs", "states", "wait_for"]
+__all__ = ["FAST", "MODE", "Recorder", "execute", "free_port", "job", "launch_info",
+           "make_execution", "pid_alive", "proc", "read", "runs", "states", "wait_for"]

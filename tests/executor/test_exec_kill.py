@@ -42,6 +42,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("", int(sys.argv[1])), Handler).serve_forever()
 """
 
+# Every test here runs with coordinators and with direct runs.
+pytestmark = pytest.mark.usefixtures("run_mode")
+
 
 def server_task(sandbox: Path, mode: str, **lifecycle: float) -> bytes:
     (sandbox / "server.py").write_text(SERVER)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from exec_helpers import (
     FAST,
     Recorder,
@@ -24,6 +25,9 @@ from aurora.executor.runner import RunnerOptions
 from aurora.model.status import ScheduleStatus
 
 SUCCESS, FAILED, KILLED = ProcessState.SUCCESS, ProcessState.FAILED, ProcessState.KILLED
+
+# Every test here runs with coordinators and with direct runs.
+pytestmark = pytest.mark.usefixtures("run_mode")
 
 
 def test_ordered_three_process_task_finishes_in_order(sandbox: Path) -> None:
@@ -227,3 +231,15 @@ def test_lose_kills_at_once(sandbox: Path) -> None:
     update = execution.run()
     assert update.state == ScheduleStatus.LOST
     assert replay(str(sandbox / ".thermos/runner.ckpt")).task_state == TaskState.LOST
+
+
+def test_direct_runs_are_the_runners_children_without_a_coordinator(sandbox: Path,
+                                                                    run_mode: str) -> None:
+    update, _ = execute(sandbox, job(proc("p", "echo $$ > pid")), options=FAST)
+    assert update.state == ScheduleStatus.FINISHED
+    run = runs(sandbox, "p")[0]
+    assert run.pid == int(read(sandbox / "pid"))  # the shell itself
+    if run_mode == "direct":
+        assert run.coordinator_pid == run.pid  # it leads its own group; nothing in between
+    else:
+        assert run.coordinator_pid not in (None, run.pid)
