@@ -32,8 +32,15 @@ import msgspec
 
 from aurora.agent.channel import AgentEndpoint
 from aurora.agent.protocol import Register, Update
-from aurora.agent.tasks import TERMINAL, LocalTask, TaskDir, orphan_cleanup, runner_pid
-from aurora.agent.zygote import SpawnRequest, Zygote, ZygoteError
+from aurora.agent.tasks import (
+    TERMINAL,
+    LocalTask,
+    TaskDir,
+    kill_session,
+    orphan_cleanup,
+    runner_pid,
+)
+from aurora.agent.zygote import Done, PoolOptions, Refused, SpawnRequest, Zygote, ZygoteError
 from aurora.model.status import ScheduleStatus as S
 from aurora.scheduler.backend import Launch
 
@@ -64,10 +71,11 @@ class AgentSpec:
 class HostOptions:
     heartbeat_interval: float = 5.0
     resend_timeout: float = 10.0
-    fsync: str = "task"  # the executors' checkpoint fsync policy
+    fsync: str = "never"  # the executors' checkpoint fsync policy (see aurora-agent --help)
     user: str = field(default_factory=lambda: os.environ.get("USER") or "root")
     curve: object | None = None  # aurora.agent.security.CurveClient
     max_starting: int = field(default_factory=lambda: 4 * (os.cpu_count() or 1))
+    pool: PoolOptions = field(default_factory=PoolOptions)  # executors kept for later tasks
 
 
 class _Agent:
@@ -112,7 +120,7 @@ class AgentHost:
         os.makedirs(self.work_dir, exist_ok=True)
         for a in self.agents:
             os.makedirs(a.tasks_dir, exist_ok=True)
-        self.zygote = Zygote.start()
+        self.zygote = Zygote.start(self.options.pool)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
             sock.bind(self.status_address)
@@ -250,7 +258,7 @@ class AgentHost:
     def _spawned(self) -> None:
         zygote = self.zygote
         assert zygote is not None
-        while self._spawning:
+        for _ in range(10_000):
             try:
                 reply = zygote.receive()
             except BlockingIOError:
@@ -258,11 +266,19 @@ class AgentHost:
             except ZygoteError as e:
                 self._zygote_gone(str(e))
                 return
-            task = self._spawning.popleft()
-            if isinstance(reply, str):
-                self._spawn_failed(task, reply)
+            if isinstance(reply, Done):
+                done = self.tasks.get(reply.task_id)
+                if done is not None and done.pid == reply.pid and done.pidfd >= 0:
+                    self._exited(done, died=False)
                 continue
-            pid, pidfd = reply
+            if not self._spawning:
+                log.error("the executor fork server answered a request never made: %r", reply)
+                continue
+            task = self._spawning.popleft()
+            if isinstance(reply, Refused):
+                self._spawn_failed(task, reply.why)
+                continue
+            pid, pidfd = reply.pid, reply.pidfd
             try:
                 with open(os.path.join(task.dir.path, "executor.pid"), "w") as fp:
                     fp.write(str(pid))
@@ -302,6 +318,7 @@ class AgentHost:
                 self._report(task, int(S.KILLED), "Killed before its executor started.")
             elif not task.kill_requested:
                 task.kill_requested = True
+                task.dir.request_kill()  # the executor acts on SIGUSR1 only for this file
                 if task.pidfd >= 0:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(task.pid, signal.SIGUSR1)  # the executor's kill sequence
@@ -344,7 +361,8 @@ class AgentHost:
                 continue
             self._report(task, state, message, int(ts * 1000))
 
-    def _exited(self, task: LocalTask) -> None:
+    def _exited(self, task: LocalTask, died: bool = True) -> None:
+        """TASK's executor is through with it: it ``died``, or told the zygote it is done."""
         assert self._loop is not None
         self._loop.remove_reader(task.pidfd)
         os.close(task.pidfd)
@@ -353,12 +371,15 @@ class AgentHost:
         self._started(task)
         state = task.dir.state()
         reported = state.reported if state is not None else None
+        if died:
+            kill_session(task.pid)  # what a dead executor started and left running
         if reported is not None and reported.state in TERMINAL:
             self._report(task, reported.state, reported.message, int(reported.timestamp * 1000))
         elif not task.terminal:
             orphan_cleanup(state)
             self.counters["lost"] += 1
-            self._report(task, int(S.LOST), "The executor exited before the task ended.")
+            self._report(task, int(S.LOST), "The executor exited before the task ended."
+                         if died else "The executor gave the task up before it ended.")
 
     def _recover(self, agent: _Agent) -> None:
         """Re-attach to what an earlier agent process left in this agent's directory."""
@@ -391,6 +412,8 @@ class AgentHost:
             elif reported is not None and reported.state in TERMINAL:
                 self._report(task, reported.state, reported.message, force=True)
             else:
+                if pid > 0:
+                    kill_session(pid)
                 orphan_cleanup(state)
                 self.counters["lost"] += 1
                 self._report(task, int(S.LOST), "The executor died while the agent was down.")

@@ -23,6 +23,7 @@ import sys
 from collections.abc import Sequence
 
 from aurora.agent.host import AgentHost, AgentSpec, HostOptions
+from aurora.agent.workers import PoolOptions
 
 __all__ = ["main", "specs_from_args"]
 
@@ -57,8 +58,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--heartbeat", type=float, default=5.0, help="heartbeat interval, seconds")
     p.add_argument("--max-starting", type=int, default=4 * (os.cpu_count() or 1),
                    help="executors starting at once (the rest of a burst waits its turn)")
-    p.add_argument("--fsync", choices=("always", "task", "never"), default="task",
-                   help="executor checkpoint fsync policy")
+    p.add_argument("--fsync", choices=("always", "task", "never"), default="never",
+                   help="executor checkpoint fsync policy. Default never, as Thermos: each "
+                        "record reaches the OS at once, so it outlives the executor and the "
+                        "agent; only a machine crash can cut it short, and the scheduler's "
+                        "acknowledged write is the durable record. 'task' fsyncs the records "
+                        "that end a process or the task, 'always' every record")
+    p.add_argument("--executor-pool", type=int, default=PoolOptions.max_idle, metavar="N",
+                   help="executors kept, once through with a task, to run later ones (a fork "
+                        "and its page copies saved per task); 0: a new executor per task")
+    p.add_argument("--executor-reuse", type=int, default=PoolOptions.max_tasks, metavar="N",
+                   help="tasks an executor runs, one after another, before it exits")
     p.add_argument("--curve-secret", help="this agent's CURVE secret key file")
     p.add_argument("--scheduler-key", help="the scheduler's CURVE public key file")
     p.add_argument("--log-level", default="INFO")
@@ -106,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         specs = specs_from_args(args)
+        if args.executor_pool < 0:
+            raise ValueError(f"--executor-pool {args.executor_pool}: must be 0 or more")
+        if args.executor_reuse < 1:
+            raise ValueError(f"--executor-reuse {args.executor_reuse}: must be 1 or more")
         curve = None
         if args.curve_secret or args.scheduler_key:
             if not (args.curve_secret and args.scheduler_key):
@@ -115,7 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             curve = CurveClient.from_files(args.curve_secret, args.scheduler_key)
         host = AgentHost(args.work_dir, args.scheduler, specs,
                          HostOptions(heartbeat_interval=args.heartbeat, fsync=args.fsync,
-                                     curve=curve, max_starting=max(1, args.max_starting)))
+                                     curve=curve, max_starting=max(1, args.max_starting),
+                                     pool=PoolOptions(max_idle=args.executor_pool,
+                                                      max_tasks=args.executor_reuse)))
         host.prepare()
     except (ValueError, RuntimeError, OSError) as e:
         print(f"aurora-agent: {e}", file=sys.stderr)

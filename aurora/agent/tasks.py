@@ -7,6 +7,8 @@ Each task has a directory ``<work>/agents/<agent id>/tasks/<task id>/`` holding
 * ``executor.log``: the executor's own stdout/stderr;
 * ``sandbox/``: the task's sandbox, with the executor's checkpoint in ``sandbox/.thermos`` and
   the processes' logs in ``sandbox/.logs``;
+* ``kill``: present once the scheduler asked to kill the task (the executor, which may run
+  other tasks after this one, acts on a kill signal only while this file exists);
 * ``done``: present once the scheduler acknowledged the task's terminal status; a restarted
   agent skips such tasks.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from dataclasses import dataclass, field
 
 import msgspec
@@ -29,9 +32,10 @@ from aurora.executor.process import kill_orphan_group
 from aurora.model.status import TERMINAL_STATES
 from aurora.scheduler.backend import Launch
 
-__all__ = ["LocalTask", "TaskDir", "orphan_cleanup"]
+__all__ = ["LocalTask", "TaskDir", "kill_session", "orphan_cleanup"]
 
 TERMINAL = frozenset(int(s) for s in TERMINAL_STATES)
+KILL_FILE = "kill"
 _launch_decoder = msgspec.msgpack.Decoder(Launch)
 
 
@@ -93,6 +97,15 @@ class TaskDir:
         except (OSError, msgspec.DecodeError):
             return None
 
+    @property
+    def kill_file(self) -> str:
+        return os.path.join(self.path, KILL_FILE)
+
+    def request_kill(self) -> None:
+        """Mark the task to be killed (its executor acts on SIGUSR1 only once this exists)."""
+        with contextlib.suppress(OSError), open(self.kill_file, "wb"):
+            pass
+
     def is_done(self) -> bool:
         return os.path.exists(self.done_file)
 
@@ -117,6 +130,33 @@ def runner_pid(state: RunnerState | None) -> int:
     if state is None or not state.statuses:
         return 0
     return state.statuses[-1].runner_pid
+
+
+def kill_session(sid: int) -> int:
+    """SIGKILL every process of session ``sid`` (a dead executor's: it led its session, and the
+    processes it started stay in it, whatever their process group). The session id cannot be
+    reused while any of them lives. Returns how many were signalled."""
+    if sid <= 1 or sid == os.getsid(0):
+        return 0
+    killed = 0
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fp:
+                data = fp.read()
+            fields = data[data.rfind(b")") + 2:].split()
+            if int(fields[3]) != sid:
+                continue
+            os.kill(int(entry), signal.SIGKILL)
+            killed += 1
+        except (OSError, IndexError, ValueError):
+            continue
+    return killed
 
 
 def orphan_cleanup(state: RunnerState | None) -> int:

@@ -2,36 +2,48 @@
 
 Starting a new interpreter per task costs tens of milliseconds. Instead the agent forks, before it
 creates any thread, event loop or ZeroMQ context, a small *zygote* that has already imported the
-executor. The zygote is single-threaded; for each spawn request it forks a child which
+executor and run a few trivial tasks (so that what executors import lazily is loaded and their
+hot code specialised). The zygote keeps a pool of executor processes forked from it
+(:mod:`aurora.agent.workers`): each runs one task at a time, as its own session leader, with the
+task's ``executor.log`` as stdout/stderr, and calls :func:`aurora.executor.run_task`, sending each
+status update as one datagram to the agent's status socket (the executor's checkpoint keeps it
+too). A task's processes are the executor's children, each leading its own process group.
 
-* becomes a session and process-group leader (``setsid``): the task is isolated from the agent
-  and the zygote, and survives both (an agent restart re-attaches to it);
-* closes every inherited descriptor, points stdin at /dev/null and stdout/stderr at the task's
-  ``executor.log``, restores default signal dispositions;
-* runs :func:`aurora.executor.run_task` in-process, sending each status update as one datagram
-  to the agent's status socket (and the executor's checkpoint keeps it too), then ``_exit``\\ s.
-
-The zygote answers each request with the child's pid and a pidfd for it (``SCM_RIGHTS``): the
-agent watches the pidfd, which is readable once the executor exits, even when it is not the
-agent's child. The zygote reaps its children and exits when the agent's end of the pipe closes.
+For each request the zygote answers with the executor's pid and a pidfd for it (``SCM_RIGHTS``):
+the agent watches the pidfd, which is readable once the executor dies, even when it is not the
+agent's child. When the executor is through with the task the zygote sends a "done" notice; the
+agent then stops watching it for that task (the executor may run later tasks). The zygote exits
+when the agent's end of the socket closes; its idle executors exit with it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import gc
 import os
-import select
-import signal
 import socket
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
 import msgspec
 
-__all__ = ["SpawnRequest", "Zygote", "ZygoteError", "send_status"]
+from aurora.agent.tasks import KILL_FILE
+from aurora.agent.workers import DONE, SPAWNED, PoolOptions, serve
+
+__all__ = [
+    "KILL_FILE",
+    "Done",
+    "PoolOptions",
+    "Refused",
+    "SpawnRequest",
+    "Spawned",
+    "StatusSender",
+    "Zygote",
+    "ZygoteError",
+    "run_request",
+]
 
 
 class SpawnRequest(msgspec.Struct, array_like=True, frozen=True):
@@ -43,14 +55,32 @@ class SpawnRequest(msgspec.Struct, array_like=True, frozen=True):
     ports: dict[str, int]
     user: str
     status_address: bytes  # the agent's datagram socket (abstract namespace name)
-    fsync: str = "task"
+    fsync: str = "never"
 
 
 class ZygoteError(RuntimeError):
     """The fork server is gone or refused a request."""
 
 
-_MAX_MSG = 1 << 24
+@dataclass(frozen=True)
+class Spawned:
+    """An executor is running the request's task: its pid and a pidfd (now the caller's)."""
+
+    pid: int
+    pidfd: int
+
+
+@dataclass(frozen=True)
+class Refused:
+    why: str
+
+
+@dataclass(frozen=True)
+class Done:
+    """Executor ``pid`` is through with ``task_id`` (its terminal status is checkpointed)."""
+
+    task_id: str
+    pid: int
 
 
 @dataclass
@@ -62,7 +92,7 @@ class Zygote:
     outbox: deque[bytes] = field(default_factory=deque)
 
     @classmethod
-    def start(cls) -> Zygote:
+    def start(cls, options: PoolOptions | None = None) -> Zygote:
         """Fork the zygote. Call before starting threads or an event loop."""
         import aurora.executor  # noqa: F401  (preloaded: every executor fork shares it)
 
@@ -72,7 +102,7 @@ class Zygote:
             code = 0
             try:
                 parent.close()
-                _serve(child)
+                serve(child, options or PoolOptions(), _warm_up)
             except BaseException:
                 code = 1
             os._exit(code)
@@ -101,11 +131,12 @@ class Zygote:
             out.popleft()
         return True
 
-    def receive(self) -> tuple[int, int] | str:
-        """The next answer: (pid, pidfd), or why there is no executor. Raises BlockingIOError
-        when none is waiting (the socket is non-blocking), ZygoteError if the server is gone."""
+    def receive(self) -> Spawned | Refused | Done:
+        """The next message: an answer to the oldest open request (:class:`Spawned` or
+        :class:`Refused`), or a :class:`Done` notice. Raises BlockingIOError when none is
+        waiting (the socket is non-blocking), ZygoteError if the server is gone."""
         try:
-            data, fds, _flags, _addr = socket.recv_fds(self.sock, 1024, 1)
+            data, fds, _flags, _addr = socket.recv_fds(self.sock, 4096, 1)
         except BlockingIOError:
             raise
         except OSError as e:
@@ -114,22 +145,30 @@ class Zygote:
             for fd in fds:
                 os.close(fd)
             raise ZygoteError("executor fork server exited")
-        reply = msgspec.msgpack.decode(data)
-        if not fds:
-            return f"could not start the executor: {reply}"
-        return int(reply), fds[0]
+        kind, *rest = msgspec.msgpack.decode(data)
+        if kind == DONE:
+            return Done(str(rest[0]), int(rest[1]))
+        if kind == SPAWNED and fds:
+            return Spawned(int(rest[0]), fds[0])
+        for fd in fds:
+            os.close(fd)
+        return Refused(f"could not start the executor: {rest[0] if rest else kind}")
 
     def spawn(self, request: SpawnRequest) -> tuple[int, int]:
-        """Start an executor and wait for it: (pid, pidfd). Raises ZygoteError."""
+        """Start an executor and wait for it: (pid, pidfd). Raises ZygoteError. Done notices
+        that arrive meanwhile are dropped (for tests and tools, not the agent)."""
         self.sock.setblocking(True)
         try:
             self.submit(request)
-            reply = self.receive()
+            while True:
+                reply = self.receive()
+                if not isinstance(reply, Done):
+                    break
         finally:
             self.sock.setblocking(False)
-        if isinstance(reply, str):
-            raise ZygoteError(reply)
-        return reply
+        if isinstance(reply, Refused):
+            raise ZygoteError(reply.why)
+        return reply.pid, reply.pidfd
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -142,10 +181,10 @@ class Zygote:
 
 
 def _warm_up() -> None:  # pragma: no cover - runs in the zygote
-    """Run one trivial task here, so that every executor forked later finds the modules the
+    """Run a few trivial tasks here, so that every executor forked later finds the modules the
     executor imports lazily (http, ssl, email, subprocess...) already loaded and its hot code
-    already specialised, instead of paying for both on each task (about two thirds of a forked
-    executor's CPU when this was measured)."""
+    already specialised (CPython quickens a function after a few calls), instead of paying for
+    both, and for the pages that doing so writes, in each executor."""
     import tempfile
 
     from aurora.executor import ExecutorOptions, LaunchInfo, RunnerOptions, run_task
@@ -153,124 +192,107 @@ def _warm_up() -> None:  # pragma: no cover - runs in the zygote
     data = msgspec.json.encode({"role": "warm", "environment": "up", "name": "zygote",
                                 "task": {"name": "warm", "finalization_wait": 1, "processes": [
                                     {"name": "warm", "cmdline": "true", "min_duration": 0}]}})
+    options = ExecutorOptions(runner=RunnerOptions(fsync="never", direct=True))
     with tempfile.TemporaryDirectory(prefix="aurora-zygote-") as tmp:
-        try:
-            run_task(data, LaunchInfo(task_id="zygote-warm-up", hostname="localhost",
-                                      user="nobody"), tmp, lambda update: None,
-                     options=ExecutorOptions(runner=RunnerOptions(fsync="never")))
-        except Exception as e:
-            print(f"aurora-agent: executor warm-up failed: {e}", file=sys.stderr)
-
-
-def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the zygote
-    _warm_up()
-    # What the zygote holds is shared with every executor it forks: keep the collector from
-    # writing to those objects' headers (which would copy their pages into each executor).
-    gc.collect()
-    gc.freeze()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the agent's ^C is the agent's business
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    decoder = msgspec.msgpack.Decoder(SpawnRequest)
-    while True:
-        ready, _, _ = select.select([sock], [], [], 0.5)
-        _reap()
-        if not ready:
-            continue
-        try:
-            data = sock.recv(_MAX_MSG)
-        except InterruptedError:
-            continue
-        if not data:
-            return  # the agent is gone
-        try:
-            request = decoder.decode(data)
-        except msgspec.DecodeError as e:
-            sock.send(msgspec.msgpack.encode(f"bad request: {e}"))
-            continue
-        try:
-            pid = os.fork()
-        except OSError as e:
-            sock.send(msgspec.msgpack.encode(f"fork failed: {e}"))
-            continue
-        if pid == 0:
-            code = 1
+        for i in range(_WARM_UP_RUNS):
             try:
-                sock.close()
-                code = _executor(request)
-            finally:
-                os._exit(code)
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError as e:
-            sock.send(msgspec.msgpack.encode(f"pidfd_open failed: {e}"))
-            continue
-        try:
-            socket.send_fds(sock, [msgspec.msgpack.encode(pid)], [pidfd])
-        finally:
-            os.close(pidfd)
+                run_task(data, LaunchInfo(task_id=f"zygote-warm-up-{i}", hostname="localhost",
+                                          user="nobody"), os.path.join(tmp, str(i)),
+                         lambda update: None, options=options)
+            except Exception as e:
+                print(f"aurora-agent: executor warm-up failed: {e}", file=sys.stderr)
+                return
 
 
-def _reap() -> None:  # pragma: no cover - runs in the zygote
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+_WARM_UP_RUNS = 10
 
 
-def _executor(request: SpawnRequest) -> int:  # pragma: no cover - runs in the executor child
-    os.setsid()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_DFL)
-    os.makedirs(request.task_dir, exist_ok=True)
-    log_fd = os.open(os.path.join(request.task_dir, "executor.log"),
-                     os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    null_fd = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null_fd, 0)
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    os.closerange(3, _max_fd())
-    sys.stdout = open(1, "w", buffering=1, closefd=False)
-    sys.stderr = open(2, "w", buffering=1, closefd=False)
-
-    from aurora.executor import ExecutorOptions, LaunchInfo, RunnerOptions, run_task
-
-    status_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-    status_sock.settimeout(2.0)
+def run_request(request: SpawnRequest,
+                status: StatusSender) -> bool:  # pragma: no cover - in an executor
+    """Run one task in this executor process; False if the executor should not be reused."""
     address = request.status_address
-
-    def on_status(update: object) -> None:
-        send_status(status_sock, address, update)
-
-    launch = LaunchInfo(task_id=request.task_id, instance=request.instance,
-                        hostname=request.hostname, ports=dict(request.ports), user=request.user)
-    options = ExecutorOptions(runner=RunnerOptions(fsync=request.fsync),  # type: ignore[arg-type]
-                              install_signal_handlers=True)
-    update = run_task(request.executor_data, launch, os.path.join(request.task_dir, "sandbox"),
-                      on_status, options=options)
-    sys.stdout.flush()
-    return 0 if update.state.name == "FINISHED" else 1
-
-
-def send_status(sock: socket.socket, address: bytes, update: object) -> bool:
-    """Send one executor status update to the agent; False if the agent is not there (the
-    checkpoint has it: a restarted agent reads it from there)."""
-    payload = msgspec.msgpack.encode((update.task_id, int(update.state),  # type: ignore[attr-defined]
-                                      update.message, update.timestamp))  # type: ignore[attr-defined]
     try:
-        sock.sendto(payload, address)
-        return True
+        os.makedirs(request.task_dir, exist_ok=True)
+        log_fd = os.open(os.path.join(request.task_dir, "executor.log"),
+                         os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
     except OSError as e:
-        if e.errno not in (errno.ECONNREFUSED, errno.ENOENT, errno.EAGAIN, errno.ETIMEDOUT,
-                           errno.ENOBUFS) and not isinstance(e, TimeoutError):
-            print(f"aurora-executor: status to agent failed: {e}", file=sys.stderr)
+        status.send(address, _Failure(request.task_id, f"Failed to initialize sandbox: {e}"))
+        return True
+    try:
+        from aurora.executor import ExecutorOptions, LaunchInfo, RunnerOptions, run_task
+
+        def on_status(update: object) -> None:
+            status.send(address, update)
+
+        launch = LaunchInfo(task_id=request.task_id, instance=request.instance,
+                            hostname=request.hostname, ports=dict(request.ports),
+                            user=request.user)
+        # Direct runs: the task's processes are this executor's children (no coordinator
+        # forks); if the executor dies the task is LOST and the agent kills its session.
+        options = ExecutorOptions(
+            runner=RunnerOptions(fsync=request.fsync, direct=True),  # type: ignore[arg-type]
+            install_signal_handlers=True,
+            kill_file=os.path.join(request.task_dir, KILL_FILE))
+        run_task(request.executor_data, launch, os.path.join(request.task_dir, "sandbox"),
+                 on_status, options=options)
+        return True
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
         return False
 
 
-def _max_fd() -> int:
-    try:
-        return os.sysconf("SC_OPEN_MAX")
-    except (ValueError, OSError):
-        return 1024
+@dataclass(frozen=True)
+class _Failure:
+    task_id: str
+    message: str
+    state: int = 4  # FAILED
+    timestamp: float = field(default_factory=time.time)
+
+
+class StatusSender:
+    """An executor's status datagrams to its agent, on a socket *connected* to the agent's: a
+    full queue at the agent (Linux keeps ``net.unix.max_dgram_qlen`` datagrams, 10 by default)
+    then blocks the sender until there is room, up to ``timeout`` (an unconnected sender would
+    spin on EAGAIN instead). A send that fails is not fatal: the checkpoint keeps every status,
+    and the agent reads it when the executor is through with the task or after a restart."""
+
+    def __init__(self, timeout: float = 2.0) -> None:
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+        self._address: bytes | None = None
+
+    def fds(self) -> tuple[int, ...]:
+        return (self._sock.fileno(),) if self._sock is not None else ()
+
+    def _reset(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = self._address = None
+
+    def send(self, address: bytes, update: object) -> bool:
+        payload = msgspec.msgpack.encode((update.task_id, int(update.state),  # type: ignore[attr-defined]
+                                          update.message, update.timestamp))  # type: ignore[attr-defined]
+        for _attempt in range(2):
+            try:
+                if self._sock is None or self._address != address:
+                    self._reset()
+                    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                    sock.settimeout(self.timeout)
+                    self._sock = sock
+                    sock.connect(address)
+                    self._address = address
+                self._sock.send(payload)
+                return True
+            except (ConnectionRefusedError, FileNotFoundError):
+                self._reset()  # the agent restarted (or is gone): connect afresh, once
+            except OSError as e:
+                if not isinstance(e, TimeoutError) and e.errno not in (errno.EAGAIN,
+                                                                       errno.ENOBUFS):
+                    print(f"aurora-executor: status to agent failed: {e}", file=sys.stderr)
+                return False
+        return False

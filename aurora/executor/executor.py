@@ -10,11 +10,12 @@ Statuses (Aurora's executor): STARTING when the launch begins; RUNNING once the 
 has passed ``min_consecutive_successes`` times (at once when the task has no health check; checks
 run while the task is ACTIVE, not once its processes are being cleaned up or finalized); then
 FINISHED / FAILED / KILLED / LOST. A health check failing past its limits, a kill request
-(:meth:`TaskExecution.request_kill`, or SIGTERM/SIGINT/SIGUSR1 with signal handlers installed)
-start the kill sequence: the HTTP lifecycle POSTs, then the runner's SIGTERM, finalization wait
-and SIGKILL. The status sent at the end is the one that started the shutdown (FAILED with the
-health reason, or KILLED) unless the task had already finished. SIGUSR2 or
-:meth:`TaskExecution.request_lose` kills at once and reports LOST.
+(:meth:`TaskExecution.request_kill`, or SIGTERM/SIGINT/SIGUSR1 with signal handlers installed;
+SIGUSR1 only once ``ExecutorOptions.kill_file`` exists, when that is set) start the kill
+sequence: the HTTP lifecycle POSTs, then the runner's SIGTERM, finalization wait and SIGKILL.
+The status sent at the end is the one that started the shutdown (FAILED with the health reason,
+or KILLED) unless the task had already finished. SIGUSR2 or :meth:`TaskExecution.request_lose`
+kills at once and reports LOST.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class ExecutorOptions:
     http_request: HttpRequester = http_request
     kill_wait: float | None = None  # SIGTERM -> SIGKILL on a kill; default finalization_wait
     install_signal_handlers: bool = False
+    # If set, SIGUSR1 asks for a kill only once this file exists (it is checked when the run
+    # begins too): an executor that runs one task after another takes a late kill request
+    # for an earlier task as nothing.
+    kill_file: str | None = None
 
 
 class TaskExecution:
@@ -97,7 +102,7 @@ class TaskExecution:
         handlers = {
             signal.SIGTERM: lambda *_: self.request_kill("Told to shut down executor."),
             signal.SIGINT: lambda *_: self.request_kill("Told to shut down executor."),
-            signal.SIGUSR1: lambda *_: self.request_kill(),
+            signal.SIGUSR1: lambda *_: self._kill_signal(),
             signal.SIGUSR2: lambda *_: self.request_lose(),
         }
         previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
@@ -106,6 +111,11 @@ class TaskExecution:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def _kill_signal(self) -> None:
+        kill_file = self.options.kill_file
+        if kill_file is None or os.path.exists(kill_file):
+            self.request_kill()
 
     # --- the loop
 
@@ -118,6 +128,8 @@ class TaskExecution:
     def _run(self) -> StatusUpdate:
         runner = self.runner
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self.options.kill_file is not None and os.path.exists(self.options.kill_file):
+            self.request_kill()  # asked before this run could take signals
         try:
             runner.start()
             reporter = StatusReporter(runner.task.task_id, self._on_status, self._clock,
