@@ -92,6 +92,7 @@ class Env:
 
     async def settle(self) -> None:
         for _ in range(3):
+            await self.sched.committer.commit([])  # everything before it is durable
             await asyncio.sleep(0)
 
 

@@ -20,20 +20,20 @@ def test_timeouts_retries_and_pruning(tmp_path: Path, impl: str) -> None:
         hk = Housekeeping(sched, Settings(keep_terminal_per_job=1))
         ids = await actions.create_job(sched, config(), 3)
         sched.schedule_once()
-        await asyncio.sleep(0)
+        await sched.committer.commit([])
         a, b, c = sched.table.lookup(ids)
         sched.status_updates([StatusUpdate(ids[0], int(S.RUNNING), clock())])
-        await asyncio.sleep(0)
+        await sched.committer.commit([])
         # b and c stay ASSIGNED past 5 minutes: LOST (and replaced, ASSIGNED -> LOST kills).
         clock.now += 5 * MIN
         hk.timeouts()
-        await asyncio.sleep(0)
+        await sched.committer.commit([])
         assert sched.table.state(b) == int(S.LOST) and sched.table.state(c) == int(S.LOST)
         assert sched.table.active_task(sched.jobs.job_id(KEY), 1) not in (-1, b)
         assert sched.table.events(b)[-1][2] == "Task timed out in state ASSIGNED"
         # a is killed; no answer from its agent: the kill is sent again, backing off.
         await actions.kill_tasks(sched, KEY, [0])
-        await asyncio.sleep(0)
+        await sched.committer.commit([])
         sent = backend.killed.count(ids[0])
         clock.now += 15_000
         hk.kill_retries()
@@ -44,15 +44,15 @@ def test_timeouts_retries_and_pruning(tmp_path: Path, impl: str) -> None:
         assert backend.killed.count(ids[0]) == sent + 2
         # Terminal tasks beyond one per job, then all of them after two days, are pruned.
         sched.status_updates([StatusUpdate(ids[0], int(S.KILLED), clock())])
-        await asyncio.sleep(0)
+        await sched.committer.commit([])
         terminal = [s for s in (a, b, c) if sched.table.state(s) != 31]
         assert len(terminal) == 3
         hk.prune()
-        await asyncio.sleep(0)
+        await sched.committer.commit([])
         assert sum(sched.table.state(s) != 31 for s in (a, b, c)) == 1
         clock.now += 2 * 24 * 60 * MIN
         hk.prune()
-        await asyncio.sleep(0)
+        await sched.committer.commit([])
         assert all(sched.table.state(s) == 31 for s in (a, b, c))
         assert list(sched.table.lookup(ids)) == [-1, -1, -1]
         sched.storage.close()

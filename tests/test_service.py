@@ -90,7 +90,7 @@ def test_create_place_run_kill_and_recover(tmp_path: Path, impl: str) -> None:
             Constraint.parse("host", "limit:1"),)), 3)
         assert len(ids) == 3 and sched.storage.last_seq >= 1
         assert sched.schedule_once() == 3
-        await asyncio.sleep(0)  # the group commit runs, then the launch
+        await sched.committer.commit([])  # the group commit is durable, then the launch
         assert sorted(launch.task_id for launch in backend.launched) == sorted(ids)
         assert backend.seq_at_launch == [sched.storage.last_seq]  # persisted before launched
         assert len({launch.hostname for launch in backend.launched}) == 3  # host limit:1
@@ -98,7 +98,7 @@ def test_create_place_run_kill_and_recover(tmp_path: Path, impl: str) -> None:
         sched.status_updates([StatusUpdate(i, int(S.RUNNING), clock(), None, None, ack=n)
                               for n, i in enumerate(ids)])
         assert backend.acked == []  # not before the commit
-        await asyncio.sleep(0)
+        await sched.committer.commit([])
         assert backend.acked == [0, 1, 2]
         slots = sched.table.lookup(ids)
         assert {sched.table.state(s) for s in slots} == {int(S.RUNNING)}
@@ -107,12 +107,12 @@ def test_create_place_run_kill_and_recover(tmp_path: Path, impl: str) -> None:
         sched.status_updates([StatusUpdate(ids[0], int(S.RUNNING), clock()),
                               StatusUpdate("www-data-prod-hello-9-nope", int(S.RUNNING),
                                            clock())])
-        await asyncio.sleep(0)
+        await sched.committer.commit([])
         assert backend.killed == ["www-data-prod-hello-9-nope"]
         assert sched.storage.last_seq == seq  # nothing changed, nothing written
         # A one-off task that fails (max_task_failures=1) is not retried and frees its host.
         sched.status_updates([StatusUpdate(ids[1], int(S.FAILED), clock(), "exit 1")])
-        await asyncio.sleep(0)
+        await sched.committer.commit([])
         assert sched.table.state(slots[1]) == int(S.FAILED)
         busy = {sched.table.row(s)[4] for s in slots if sched.table.state(s) == int(S.RUNNING)}
         assert len(busy) == 2
@@ -133,7 +133,7 @@ def test_create_place_run_kill_and_recover(tmp_path: Path, impl: str) -> None:
         assert {again.table.task_id(s): again.held[s].ports for s in running} == before
         assert sum(again.cluster.free(h)[0] for h in range(4)) == 4 * 4000 - 2 * 1000
         killed = await actions.kill_tasks(again, KEY)
-        await asyncio.sleep(0)
+        await sched.committer.commit([])
         assert killed >= 2 and set(backend2.killed) >= {ids[0], ids[2]}
         again.storage.close()
 
@@ -183,17 +183,47 @@ def test_each_update_keeps_its_own_message_in_one_batch(tmp_path: Path, impl: st
         sched, _backend = await boot(tmp_path, impl, clock)
         ids = await actions.create_job(sched, config(), 3)
         assert sched.schedule_once() == 3
-        await asyncio.sleep(0)
+        await sched.committer.commit([])
         reasons = ["exit 1", "command not found (exit status 127): x", "exit 1"]
         sched.status_updates([StatusUpdate(i, int(S.FAILED), clock(), r)
                               for i, r in zip(ids, reasons, strict=True)])
-        await asyncio.sleep(0)
+        await sched.committer.commit([])
         slots = sched.table.lookup(ids)
         assert [sched.table.events(s)[-1][2] for s in slots] == reasons
         sched.storage.close()
 
     asyncio.run(scenario())
 
+
+
+def test_interleaved_updates_of_many_tasks_apply_in_each_tasks_order(tmp_path: Path,
+                                                                       impl: str) -> None:
+    """One batch holding several tasks' STARTING, RUNNING and FINISHED, interleaved: each task
+    goes through its own updates in order (its history says so), with its own messages."""
+    async def scenario() -> None:
+        clock = Clock()
+        sched, backend = await boot(tmp_path, impl, clock)
+        a, b, c = await actions.create_job(sched, config(), 3)
+        assert sched.schedule_once() == 3
+        await sched.committer.commit([])
+        up = [(a, S.STARTING, None), (b, S.STARTING, None), (a, S.RUNNING, "healthy"),
+              (a, S.FINISHED, "done a"), (c, S.RUNNING, "healthy"), (b, S.RUNNING, "healthy"),
+              (c, S.FINISHED, "done c"), (b, S.FAILED, "exit 1")]
+        sched.status_updates([StatusUpdate(t, int(st), clock(), m, None, ack=n)
+                              for n, (t, st, m) in enumerate(up)])
+        await sched.committer.commit([])
+        sa, sb, sc = sched.table.lookup([a, b, c])
+        history = {t: [(e[1], e[2]) for e in sched.table.events(s)][2:]
+                   for t, s in ((a, sa), (b, sb), (c, sc))}
+        assert history[a] == [(int(S.STARTING), None), (int(S.RUNNING), "healthy"),
+                              (int(S.FINISHED), "done a")]
+        assert history[b] == [(int(S.STARTING), None), (int(S.RUNNING), "healthy"),
+                              (int(S.FAILED), "exit 1")]
+        assert history[c] == [(int(S.RUNNING), "healthy"), (int(S.FINISHED), "done c")]
+        assert sorted(backend.acked) == list(range(len(up)))
+        sched.storage.close()
+
+    asyncio.run(scenario())
 
 def test_an_ended_task_keeps_its_assigned_ports(tmp_path: Path, impl: str) -> None:
     """As Aurora's assignedPorts: the stored row of a FAILED task still names its ports, and
@@ -203,12 +233,12 @@ def test_an_ended_task_keeps_its_assigned_ports(tmp_path: Path, impl: str) -> No
         sched, _backend = await boot(tmp_path, impl, clock)
         ids = await actions.create_job(sched, config(), 1)
         assert sched.schedule_once() == 1
-        await asyncio.sleep(0)
+        await sched.committer.commit([])
         [slot] = sched.table.lookup(ids)
         given = sched.rows([slot])[0][13]
         assert set(given) == {"http"}
         sched.status_updates([StatusUpdate(ids[0], int(S.FAILED), clock(), "exit 1")])
-        await asyncio.sleep(0)
+        await sched.committer.commit([])
         assert sched.table.state(slot) == int(S.FAILED)
         assert sched.rows([slot])[0][13] == given
         assert decode_task(sched.storage.get("tasks", ids[0].encode())).ports == given

@@ -2,13 +2,22 @@
 
 Callers hand over a transaction (its operations) and what must happen once it is durable
 (launch, kill, acknowledge, reply). At the end of the loop turn every pending transaction is
-committed in one WriteBatch, then the follow-ups run in order. Nothing leaves the process before
-the write that justifies it has returned.
+written in one WriteBatch; the follow-ups run in order once that write is durable. Nothing leaves
+the process before the write that justifies it is on disk.
+
+With a syncing store (``Storage(sync=True)``, the default) the fsync of the write-ahead log runs
+on the committer's own thread, which lets the GIL go while the disk works: the loop goes on
+receiving status updates and API calls meanwhile, and what they submit is written as the next
+group as soon as the fsync is back. At most one group is being synced at a time, so the groups
+stay in order and each one's follow-ups run after its own fsync. A fsync can take tens of
+milliseconds while agents write their sandboxes on the same disk; the loop no longer stands
+still for it. Without fsync (``sync=False``) each group is written and followed up at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from collections.abc import Callable, Sequence
 
@@ -18,6 +27,7 @@ from aurora.scheduler.storage import Storage
 log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], None]
+_Group = tuple[list[AfterCommit], list["asyncio.Future[int]"], int]
 
 
 class Committer:
@@ -28,7 +38,11 @@ class Committer:
         self._after: list[AfterCommit] = []
         self._waiters: list[asyncio.Future[int]] = []
         self._scheduled = False
+        self._syncer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._syncing: concurrent.futures.Future[None] | None = None
+        self._synced_group: _Group | None = None
         self.flushes = 0
+        self.syncs = 0
 
     def submit(self, ops: Sequence[Op], after: AfterCommit | None = None) -> None:
         """Queue a transaction (may be empty: then only AFTER is queued behind the others)."""
@@ -46,27 +60,92 @@ class Committer:
         self.submit(ops)
         return await fut
 
+    @property
+    def pending(self) -> bool:
+        """Something is queued or being synced."""
+        return bool(self._txns or self._after or self._waiters or self._syncing)
+
     def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
             (self._loop or asyncio.get_running_loop()).call_soon(self.flush)
 
     def flush(self) -> None:
-        """Write everything pending now, then run the follow-ups and wake the waiters."""
+        """Write everything pending now (unless a group is being synced: then it goes as the
+        next group once that is back); follow-ups run when the write is durable."""
         self._scheduled = False
+        if self._syncing is not None:
+            return
         txns, after, waiters = self._txns, self._after, self._waiters
         self._txns, self._after, self._waiters = [], [], []
+        pipelined = self.storage.sync and bool(txns)
         try:
-            self.storage.commit(txns)
+            self.storage.commit(txns, defer_sync=pipelined)
         except Exception as exc:  # storage is gone: nothing may act as if it were written
-            log.critical("storage commit failed: %s", exc)
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_exception(exc)
+            self._fail(waiters, exc)
             raise
         self.flushes += 1
+        if not pipelined:
+            self._follow_up(after, waiters, self.storage.last_seq)
+            return
+        if self._syncer is None:
+            self._syncer = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="aurora-wal-sync")
+        loop = self._loop or asyncio.get_running_loop()
+        self._synced_group = (after, waiters, self.storage.last_seq)
+        syncing = self._syncing = self._syncer.submit(self.storage.sync_wal)
+        syncing.add_done_callback(
+            lambda f: loop.call_soon_threadsafe(self._synced, f))
+
+    def _synced(self, syncing: concurrent.futures.Future[None]) -> None:
+        if syncing is not self._syncing:
+            return  # close() already took care of it
+        self._syncing = None
+        group, self._synced_group = self._synced_group, None
+        assert group is not None
+        after, waiters, seq = group
+        exc = syncing.exception()
+        if exc is not None:
+            self._fail(waiters, exc)
+            raise exc
+        self.syncs += 1
+        self._follow_up(after, waiters, seq)
+        if self._txns or self._after or self._waiters:
+            self.flush()
+
+    def close(self) -> None:
+        """Wait for the group being synced, write and sync what is still queued, run every
+        follow-up: for a clean stop (the loop may already be gone)."""
+        self._scheduled = False
+        syncing = self._syncing
+        if syncing is not None:
+            syncing.result()
+            self._syncing = None
+            group, self._synced_group = self._synced_group, None
+            assert group is not None
+            self.syncs += 1
+            self._follow_up(*group)
+        if self._txns or self._after or self._waiters:
+            txns, after, waiters = self._txns, self._after, self._waiters
+            self._txns, self._after, self._waiters = [], [], []
+            self.storage.commit(txns)
+            self.flushes += 1
+            self._follow_up(after, waiters, self.storage.last_seq)
+        if self._syncer is not None:
+            self._syncer.shutdown(wait=True)
+            self._syncer = None
+
+    def _follow_up(self, after: list[AfterCommit], waiters: list[asyncio.Future[int]],
+                   seq: int) -> None:
         for fn in after:
             fn()
         for fut in waiters:
             if not fut.done():
-                fut.set_result(self.storage.last_seq)
+                fut.set_result(seq)
+
+    @staticmethod
+    def _fail(waiters: list[asyncio.Future[int]], exc: BaseException) -> None:
+        log.critical("storage commit failed: %s", exc)
+        for fut in waiters:
+            if not fut.done():
+                fut.set_exception(exc)

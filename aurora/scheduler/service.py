@@ -377,26 +377,32 @@ class Scheduler:
     def _status_batch(self, batch: Sequence[StatusUpdate]) -> None:
         self.stats.status_updates += len(batch)
         slots = self.table.lookup([u.task_id for u in batch])
+        # One transition call per (wave, status, message): an update is in wave k when it is its
+        # task's k-th in the batch, so each task's updates apply in their order, while a batch
+        # of many tasks' STARTING, RUNNING and FINISHED takes three calls, not three per task.
+        groups: dict[tuple[int, int, str | None], list[int]] = {}
+        nth: dict[str, int] = {}
+        for i, u in enumerate(batch):
+            k = nth.get(u.task_id, 0)
+            nth[u.task_id] = k + 1
+            key = (k, u.status, u.message)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [i]
+            else:
+                group.append(i)
         total = Effects()
         unknown_kills: list[str] = []
-        start = 0
-        n = len(batch)
-        while start < n:  # runs of one (status, message) keep the batch's order
-            first = batch[start]
-            status, msg = first.status, first.message
-            end = start + 1
-            while end < n and batch[end].status == status and batch[end].message == msg:
-                end += 1
-            run = batch[start:end]
+        now = self.clock_ms()
+        for key in sorted(groups, key=_wave):  # stable: a wave's groups keep their order
+            idx = groups[key]
             try:
-                eff = self.table.transition(slots[start:end], status, self.clock_ms(), msg)
+                eff = self.table.transition([slots[i] for i in idx], key[1], now, key[2])
             except ValueError as exc:  # an unknown status number: drop the run, keep serving
-                log.warning("dropped %d updates: %s", len(run), exc)
-                start = end
+                log.warning("dropped %d updates: %s", len(idx), exc)
                 continue
-            unknown_kills += [run[p].task_id for p in eff.kill_unknown]
+            unknown_kills += [batch[idx[p]].task_id for p in eff.kill_unknown]
             _merge(total, eff)
-            start = end
         tokens = [u.ack for u in batch if u.ack is not None]
         self.apply(total, kill_ids=unknown_kills,
                    after=(lambda: self.backend.ack(tokens)) if tokens else None)
@@ -477,8 +483,7 @@ class Scheduler:
                 except TimeoutError:
                     pass
         finally:
-            if self.committer._txns or self.committer._after:
-                self.committer.flush()
+            self.committer.close()
             await self.backend.stop()
 
     def _run_duties(self) -> None:
@@ -510,6 +515,10 @@ def tune_gc() -> None:
     per task; with the default threshold (700) a million-task run spends a third of its time
     in the garbage collector. Call once at start-up, as the daemon does."""
     gc.set_threshold(100_000, 50, 100)
+
+
+def _wave(key: tuple[int, int, str | None]) -> int:
+    return key[0]
 
 
 def _merge(into: Effects, eff: Effects) -> None:

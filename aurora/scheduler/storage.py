@@ -75,8 +75,11 @@ class Storage:
         self.db = _open(self.dir / "db")
         self._cf = {name: self.db.get_column_family(name) for name in FAMILIES}
         self._handles = {name: self.db.get_column_family_handle(name) for name in FAMILIES}
+        self.sync = sync
         self._write_opts = WriteOptions()
         self._write_opts.sync = sync
+        self._unsynced_opts = WriteOptions()  # the write of a pipelined commit (sync_wal after)
+        self._unsynced_opts.sync = False
         self.snapshot_retention = max(1, snapshot_retention)
         self.backup_retention = max(1, backup_retention)
         raw = self._cf["meta"].get(_SEQ.encode())
@@ -100,8 +103,12 @@ class Storage:
         return fd
 
     # ------------------------------------------------------------------ writes
-    def commit(self, transactions: Sequence[Sequence[Op | EncodedTasks]]) -> list[int]:
-        """Write every transaction (a list of ops) in one batch; returns their sequence numbers."""
+    def commit(self, transactions: Sequence[Sequence[Op | EncodedTasks]], *,
+               defer_sync: bool = False) -> list[int]:
+        """Write every transaction (a list of ops) in one batch; returns their sequence numbers.
+
+        With ``defer_sync`` the write reaches the write-ahead log but is not yet durable: it is
+        once :meth:`sync_wal` returned (the committer calls it on its own thread)."""
         if not transactions:
             return []
         batch = WriteBatch(raw_mode=True)
@@ -133,11 +140,16 @@ class Storage:
                 else:
                     batch.put(key, value, self._handles[family])
         batch.put(_SEQ.encode(), seq_key(seq), self._handles["meta"])
-        self.db.write(batch, self._write_opts)
+        self.db.write(batch, self._unsynced_opts if defer_sync else self._write_opts)
         self.last_seq = seq
         self.commits += 1
         self.transactions += len(seqs)
         return seqs
+
+    def sync_wal(self) -> None:
+        """Make every write so far durable (fsync the write-ahead log). Safe to call from
+        another thread than the writer's, and it lets the GIL go while it waits."""
+        self.db.flush_wal(True)
 
     # ------------------------------------------------------------------ reads
     def get(self, family: str, key: bytes) -> bytes | None:

@@ -5,18 +5,19 @@ One process, one uvloop event loop, as the daemon runs: jobs are created with
 ``actions.create_job`` (what the Thrift API's createJob does), by a few concurrent clients; the
 service's own loop (``Scheduler.run``, the daemon's 20 ms cycle) matches pending groups, every
 change is one transaction group-committed to RocksDB (``Storage(sync=True)``: the WAL is fsynced
-on every commit, the daemon's default), launches go to the ``sim`` backend only after the commit,
-and the sim's STARTING and RUNNING updates come back in batches of 1,000, are applied to the
-state table, persisted, then acknowledged. The clock runs from the first createJob to the last
-task RUNNING.
+for every group, on the committer's thread, the daemon's default), launches go to the ``sim``
+backend only after the commit, and the sim's STARTING and RUNNING updates come back in batches of
+1,000, are applied to the state table, persisted, then acknowledged. The clock runs from the
+first createJob to the last task RUNNING.
 
 Where the time goes is measured by timing the service's batch-level entry points (never a
 per-task call) with exclusive accounting: create (table insert, group add), export rows (table
 slots to storage rows), schedule (the cycle minus the kernel), match (the kernel), apply (the
 service's effects bookkeeping), status apply, commit encode (msgpack + WriteBatch), RocksDB write
-(+ fsync), commit follow-ups (the committer's after-commit work but the sim's), the sim's own work
-(the agents: not the scheduler's cost, but in its process), garbage collection, and idle (the
-loop waiting on timers, plus loop overhead).
+(to the WAL; its fsync runs on the committer's thread while the loop goes on), commit follow-ups
+(the committer's after-commit work but the sim's), the sim's own work (the agents: not the
+scheduler's cost, but in its process), garbage collection, and idle (the loop waiting on timers
+or on a fsync, plus loop overhead).
 
 Validated: every task RUNNING in the table and in the sim, no launch refused (the sim refuses and
 counts any launch that would over-commit a host), every host's free resources >= 0 in the sim and
@@ -206,7 +207,7 @@ class Sections:
 
 
 class _TimedDB:
-    """The storage's RocksDB handle with `write` timed (the WriteBatch write and its fsync)."""
+    """The storage's RocksDB handle with `write` timed (the WriteBatch write to the WAL)."""
 
     def __init__(self, db: Any, sections: Sections) -> None:
         self._db = db
@@ -232,6 +233,7 @@ def instrument(sched: Scheduler, sim: SimBackend, sections: Sections) -> None:
     st.db = _TimedDB(sched.storage.db, sections)
     c: Any = sched.committer
     c.flush = w("commit follow-ups", sched.committer.flush)
+    c._synced = w("commit follow-ups", sched.committer._synced)  # after the group's fsync
     b: Any = sim
     b.launch = w("sim", sim.launch)
     b.ack = w("sim", sim.ack)
