@@ -347,3 +347,60 @@ def test_many_agents_each_acked(n: int) -> None:
             await s.ep.close()
 
     run(main())
+
+
+def test_a_batch_interval_gathers_what_arrives_meanwhile_into_one_delivery() -> None:
+    async def main() -> None:
+        batches: list[int] = []
+        s = Sched("tcp://127.0.0.1:*", batch_interval=0.2)
+        inner = s._status
+
+        def counting(ups: Sequence[StatusUpdate]) -> None:
+            batches.append(len(ups))
+            inner(ups)
+
+        s.ep._on_status = counting
+        await s.ep.start()
+        a = AgentEndpoint(f"tcp://127.0.0.1:{s.ep.port}", reg(), reconnect_ivl_ms=20)
+        await a.start()
+        try:
+            await until(lambda: len(s.registered) == 1)
+            await asyncio.sleep(0.25)  # the registration's drain is past the interval
+            for i in range(10):  # ten messages within one interval
+                a.report(updates(1, start=i))
+                await asyncio.sleep(0.005)
+            await until(lambda: len(s.received) == 10 and not a.unacked)
+            assert sum(batches) == 10 and len(batches) <= 2, batches
+            assert s.seqs() == list(range(1, 11))
+        finally:
+            await a.close()
+            await s.ep.close()
+
+    run(main())
+
+
+def test_heartbeats_only_cross_a_quiet_connection() -> None:
+    async def main() -> None:
+        agent_hbs: list[Heartbeat] = []
+        s = Sched("tcp://127.0.0.1:*", heartbeat_interval=0.05, agent_timeout=5.0)
+        await s.ep.start()
+        a = AgentEndpoint(
+            f"tcp://127.0.0.1:{s.ep.port}", reg(), reconnect_ivl_ms=20,
+            heartbeat_interval=0.05, on_heartbeat=agent_hbs.append,
+        )  # fmt: skip
+        await a.start()
+        try:
+            await until(lambda: len(s.registered) == 1 and agent_hbs)
+            busy_from = (len(s.heartbeats), len(agent_hbs))
+            for i in range(40):  # traffic both ways (updates and their acks) every 10 ms
+                a.report(updates(1, start=i))
+                await asyncio.sleep(0.01)
+            busy = (len(s.heartbeats) - busy_from[0], len(agent_hbs) - busy_from[1])
+            assert busy == (0, 0), f"heartbeats despite traffic: {busy}"
+            await until(lambda: len(s.heartbeats) >= busy_from[0] + 3
+                        and len(agent_hbs) >= busy_from[1] + 3)  # quiet again: they resume
+        finally:
+            await a.close()
+            await s.ep.close()
+
+    run(main())

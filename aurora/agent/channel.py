@@ -7,6 +7,12 @@ throughput. Sends never block: a frame ZeroMQ refuses (high-water mark, unknown 
 and dropped, which is safe because status updates are kept by the agent until acknowledged and
 resent after a reconnect (a new scheduler epoch) or after ``resend_timeout`` without progress.
 
+The scheduler may take input in at most every ``batch_interval`` seconds (the daemon's
+``--agent-batch-ms``): what arrived meanwhile becomes one batch, so a busy scheduler commits and
+acknowledges per batch rather than per message. Heartbeats go both ways every
+``heartbeat_interval``, but only over a connection that carried nothing else in that interval:
+any message proves its sender alive.
+
 Plaintext is allowed on loopback addresses only; elsewhere both ends need CURVE keys (see
 :mod:`aurora.agent.security`): the scheduler admits only the agent public keys of its allow
 directory, counting refusals in ``stats.auth_denied`` / ``stats.handshake_failed``.
@@ -106,6 +112,7 @@ class _Peer:
     identity: bytes
     register: Register
     last_seen: float
+    last_sent: float = 0.0  # monotonic time of our last message to it
     floor: int = 0  # every seq below it is acknowledged by the agent's own account
     seen: RangeSet = field(default_factory=RangeSet)  # delivered to the sink
     acked: RangeSet = field(default_factory=RangeSet)  # acked by the sink
@@ -113,6 +120,8 @@ class _Peer:
 
 @dataclass
 class EndpointStats:
+    messages_in: int = 0
+    messages_out: int = 0
     malformed: int = 0
     unknown_peers: int = 0
     duplicates: int = 0
@@ -129,7 +138,8 @@ class _Endpoint:
     (``_frames``), deliver what a drain collected (``_drained``) and heartbeat (``_hb_loop``)."""
 
     def __init__(
-        self, ctx: zmq.asyncio.Context | None, max_drain: int, own_ctx: bool = False
+        self, ctx: zmq.asyncio.Context | None, max_drain: int, own_ctx: bool = False,
+        min_drain_interval: float = 0.0,
     ) -> None:
         # own_ctx without ctx: a private context, made by start() and destroyed by close()
         self._own_ctx = ctx is None and own_ctx
@@ -143,6 +153,11 @@ class _Endpoint:
         self._kicked = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fd = -1
+        # Drains at most this often: what arrives meanwhile is handled as one batch (one
+        # commit, one acknowledgement per agent) instead of a batch per wake-up.
+        self._min_drain_interval = min_drain_interval
+        self._last_drain = 0.0
+        self._drain_timer: asyncio.Handle | None = None
 
     def _socket(self, kind: int) -> zmq.asyncio.Socket:
         self._loop = asyncio.get_running_loop()
@@ -161,10 +176,13 @@ class _Endpoint:
         # hosts hundreds of endpoints), and drain now and then in case an edge was missed.
         assert self._loop is not None
         self._fd = self._sync.FD
-        self._loop.add_reader(self._fd, self._drain)
+        self._loop.add_reader(self._fd, self._wake)
         self._tasks = [asyncio.create_task(self._recv_loop()), asyncio.create_task(self._hb_loop())]
 
     async def close(self) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
         if self._fd >= 0 and self._loop is not None:
             self._loop.remove_reader(self._fd)
             self._fd = -1
@@ -188,19 +206,51 @@ class _Endpoint:
     async def _recv_loop(self) -> None:
         while True:
             await asyncio.sleep(_SAFETY_S)
-            self._drain()
+            sync = self._sync
+            if sync is not None and sync.EVENTS & zmq.POLLIN:
+                self._wake()
 
     def _kick(self) -> None:
-        """After a send on the shadow socket: ZeroMQ may have consumed the edge that would wake
-        the asyncio poll, so check for input ourselves and drain soon if there is some."""
-        sync, loop = self._sync, self._loop
-        if sync is not None and loop is not None and not self._kicked and sync.EVENTS & zmq.POLLIN:
+        """After sends on the shadow socket: ZeroMQ may have consumed the edge that would wake
+        the asyncio poll, so check for input ourselves (once per loop turn, however many were
+        sent) and drain soon if there is some."""
+        loop = self._loop
+        if loop is not None and not self._kicked:
             self._kicked = True
-            loop.call_soon(self._drain)
+            loop.call_soon(self._check_input)
+
+    def _check_input(self) -> None:
+        sync = self._sync
+        if sync is not None and sync.EVENTS & zmq.POLLIN:
+            self._wake()
+        else:
+            self._kicked = False
+
+    def _wake(self) -> None:
+        """Input may be waiting: drain now, or when ``min_drain_interval`` since the last
+        drain has passed."""
+        if self._drain_timer is not None:
+            if self._sync is not None:
+                self._sync.EVENTS  # noqa: B018 - reading it re-arms ZeroMQ's notification fd
+            return
+        loop = self._loop
+        wait = self._last_drain + self._min_drain_interval - (loop.time() if loop else 0.0)
+        if wait > 0 and loop is not None:
+            if self._sync is not None:
+                self._sync.EVENTS  # noqa: B018
+            self._drain_timer = loop.call_later(wait, self._timed_drain)
+            return
+        self._drain()
+
+    def _timed_drain(self) -> None:
+        self._drain_timer = None
+        self._drain()
 
     def _drain(self) -> None:
         """Receive up to max_drain frames without blocking, then deliver what they carried."""
         self._kicked = False
+        if self._loop is not None:
+            self._last_drain = self._loop.time()
         sync = self._sync
         if sync is None:
             return
@@ -213,8 +263,9 @@ class _Endpoint:
                 self._frames(frames)
             except Exception:  # a callback failed: log it, keep serving
                 log.exception("error handling a message")
-        else:
-            self._kick()  # more may be waiting
+        else:  # more may be waiting: a backlog is drained without pause
+            if self._loop is not None and self._drain_timer is None:
+                self._drain_timer = self._loop.call_soon(self._timed_drain)
         self._drained()
 
     def _frames(self, frames: list[bytes]) -> None:
@@ -254,6 +305,7 @@ class SchedulerEndpoint(_Endpoint):
         max_drain: int = 1000,
         ctx: zmq.asyncio.Context | None = None,
         curve: CurveServer | None = None,
+        batch_interval: float = 0.0,
     ) -> None:
         if curve is None:
             require_loopback(address, "scheduler")
@@ -269,7 +321,8 @@ class SchedulerEndpoint(_Endpoint):
         self._hb_interval = heartbeat_interval
         self._agent_timeout = agent_timeout
         self._out: list[StatusUpdate] = []  # updates of the drain in progress
-        super().__init__(ctx, max_drain, own_ctx=curve is not None)
+        super().__init__(ctx, max_drain, own_ctx=curve is not None,
+                         min_drain_interval=batch_interval)
         self.endpoint = ""
 
     @property
@@ -313,6 +366,10 @@ class SchedulerEndpoint(_Endpoint):
             return False
         try:
             self._sync.send_multipart((identity, encode(msg)), zmq.NOBLOCK)
+            self.stats.messages_out += 1
+            peer = self.peers.get(identity)
+            if peer is not None:
+                peer.last_sent = time.monotonic()
             self._kick()
             return True
         except zmq.ZMQError as e:  # EHOSTUNREACH (unknown peer) or EAGAIN (high-water mark)
@@ -353,6 +410,7 @@ class SchedulerEndpoint(_Endpoint):
             self._on_status(out)
 
     def _frames(self, frames: list[bytes]) -> None:
+        self.stats.messages_in += 1
         if len(frames) != 2:
             self.stats.malformed += 1
             return
@@ -422,15 +480,18 @@ class SchedulerEndpoint(_Endpoint):
                 self._send(identity, Ack(epoch, 0, tuple(reack)))
 
     async def _hb_loop(self) -> None:
+        # A heartbeat goes only to an agent we sent nothing else to for an interval: any
+        # message tells it we are there (and an agent's messages tell us it is).
         while True:
             await asyncio.sleep(self._hb_interval)
             now = time.monotonic()
+            quiet = now - 0.9 * self._hb_interval
             for identity, peer in list(self.peers.items()):
                 if now - peer.last_seen > self._agent_timeout:
                     del self.peers[identity]
                     if self._on_agent_lost is not None:
                         self._on_agent_lost(peer.register.agent_id)
-                else:
+                elif peer.last_sent <= quiet:
                     self._send(identity, Heartbeat(self.epoch, _now_ms()))
 
 
@@ -492,6 +553,7 @@ class AgentEndpoint(_Endpoint):
         super().__init__(ctx, max_drain)
         self._rereg_ivl = min(1.0, heartbeat_interval)
         self._last_register = 0.0
+        self._last_sent = 0.0
         self._progress = time.monotonic()  # last ack or (re)send of everything unacked
 
     async def start(self) -> None:
@@ -514,6 +576,7 @@ class AgentEndpoint(_Endpoint):
             return False
         try:
             self._sync.send(encode(msg), zmq.NOBLOCK)
+            self._last_sent = time.monotonic()
             self._kick()
             return True
         except zmq.ZMQError:  # EAGAIN: high-water mark; kept in `unacked`, resent later
@@ -630,8 +693,9 @@ class AgentEndpoint(_Endpoint):
             self.stats.malformed += 1
 
     async def _hb_loop(self) -> None:
-        while True:
+        while True:  # a heartbeat only after an interval in which we sent nothing else
             await asyncio.sleep(self._hb_interval)
-            self._send(Heartbeat(self.epoch, _now_ms()))
+            if time.monotonic() - self._last_sent >= 0.9 * self._hb_interval:
+                self._send(Heartbeat(self.epoch, _now_ms()))
             if self.unacked and time.monotonic() - self._progress > self._resend_timeout:
                 self.resend_unacked()

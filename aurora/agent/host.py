@@ -76,6 +76,9 @@ class HostOptions:
     curve: object | None = None  # aurora.agent.security.CurveClient
     max_starting: int = field(default_factory=lambda: 4 * (os.cpu_count() or 1))
     pool: PoolOptions = field(default_factory=PoolOptions)  # executors kept for later tasks
+    # Statuses wait this long to go out together (a short task's STARTING, RUNNING and
+    # FINISHED in one message, acknowledged once) instead of a message each.
+    report_delay: float = 0.005
 
 
 class _Agent:
@@ -111,6 +114,9 @@ class AgentHost:
         self._starting: set[str] = set()  # executors not yet RUNNING or ended
         self._queued: OrderedDict[str, tuple[_Agent, LocalTask]] = OrderedDict()
         self._writing = False
+        self._changes = 0  # bumped by what agent-state.json shows (see _sweep)
+        self._changes_written = -1
+        self._state_written = 0.0
         self.counters: dict[str, int] = {"launched": 0, "lost": 0, "reattached": 0,
                                          "spawn_failed": 0, "bad_status": 0}
 
@@ -369,10 +375,12 @@ class AgentHost:
         task.pidfd = -1
         self._drain_status()  # the last datagrams were sent before the exit
         self._started(task)
-        state = task.dir.state()
-        reported = state.reported if state is not None else None
+        if not died and task.terminal:
+            return  # the usual end: its terminal status came in its datagram
         if died:
             kill_session(task.pid)  # what a dead executor started and left running
+        state = task.dir.state()
+        reported = state.reported if state is not None else None
         if reported is not None and reported.state in TERMINAL:
             self._report(task, reported.state, reported.message, int(reported.timestamp * 1000))
         elif not task.terminal:
@@ -426,6 +434,7 @@ class AgentHost:
         if task.terminal and status != task.status:
             return  # a terminal status is final
         task.status, task.message = status, message
+        self._changes += 1
         if status == _RUNNING or status in TERMINAL:
             self._started(task)
         agent = self.agent_of[task.task_id]
@@ -441,7 +450,10 @@ class AgentHost:
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled and self._loop is not None:
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+            if self.options.report_delay > 0:
+                self._loop.call_later(self.options.report_delay, self._flush)
+            else:
+                self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -471,11 +483,24 @@ class AgentHost:
             self.finished[tid] = (task.status, task.message)
             if len(self.finished) > _DONE_CACHE:
                 self.finished.popitem(last=False)
-        self.write_state()
+        # The state file follows changes, at most once a second (its JSON names every task).
+        now = time.monotonic()
+        if now - self._state_written >= 1.0 and self._fingerprint() != self._changes_written:
+            self.write_state()
+
+    def _fingerprint(self) -> int:
+        """Changes when anything agent-state.json shows does (statuses, tasks, seqs, acks)."""
+        out = self._changes * 1_000_003 + len(self.tasks) + len(self._queued)
+        for a in self.agents:
+            ep = a.endpoint
+            if ep is not None:
+                out = out * 31 + ep.next_seq * 7 + len(ep.unacked)
+        return out
 
     def write_state(self) -> None:
         """``<work>/agent-state.json``: per agent its epoch, seqs and tasks (for operators and
         tests: every seq below ``next_seq`` and not in ``unacked`` was acknowledged)."""
+        self._changes_written, self._state_written = self._fingerprint(), time.monotonic()
         out: dict[str, object] = {"pid": os.getpid(), "counters": self.counters, "agents": {},
                                   "queued": len(self._queued)}
         agents: dict[str, object] = out["agents"]  # type: ignore[assignment]

@@ -29,6 +29,7 @@ from aurora.scheduler.backend import BackendSink, BackendStartError, Launch, Sta
 
 log = logging.getLogger(__name__)
 BATCH = 1000
+BATCH_INTERVAL_S = 0.010  # agents' messages are taken in as one batch at most this often
 
 
 class LocalBackend:
@@ -36,8 +37,9 @@ class LocalBackend:
 
     def __init__(self, address: str, *, heartbeat_interval: float = 5.0,
                  agent_timeout: float = 30.0, curve: Any = None,
-                 clock_ms: Any = None) -> None:
+                 clock_ms: Any = None, batch_interval: float = BATCH_INTERVAL_S) -> None:
         self.address = address
+        self.batch_interval = batch_interval
         self.heartbeat_interval = heartbeat_interval
         self.agent_timeout = agent_timeout
         self.curve = curve
@@ -58,7 +60,7 @@ class LocalBackend:
             self.address, on_register=self._registered, on_status=self._status,
             on_heartbeat=self._heartbeat, on_agent_lost=self._lost,
             heartbeat_interval=self.heartbeat_interval, agent_timeout=self.agent_timeout,
-            **kwargs)
+            batch_interval=self.batch_interval, **kwargs)
         try:
             await self.endpoint.start()
         except zmq.ZMQError as e:

@@ -64,6 +64,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--agent-timeout", type=float, default=30.0,
                    help="an agent silent this long loses its offer; as long again and its "
                         "tasks are LOST")
+    p.add_argument("--agent-batch-ms", type=float, default=10.0,  # local_backend.BATCH_INTERVAL_S
+                   help="--backend local: agents' messages are taken in at most every this "
+                        "many ms, each time as one batch (one storage write, one "
+                        "acknowledgement per agent), as Aurora batches status updates")
     p.add_argument("--agent-curve-secret", help="the scheduler's CURVE secret key file")
     p.add_argument("--agent-allow-dir", help="directory of allowed agents' CURVE public keys")
     p.add_argument("--max-tasks-per-job", type=int, default=4000)
@@ -111,8 +115,12 @@ def make_backend(args: argparse.Namespace) -> Any:
                              "loopback address: plaintext is allowed on loopback only; give "
                              "--agent-curve-secret and --agent-allow-dir (keys from "
                              "`python -m aurora.agent.keygen DIR NAME`)")
+        if args.agent_batch_ms < 0:
+            raise SystemExit(f"aurora-scheduler: --agent-batch-ms {args.agent_batch_ms}: must "
+                             "be 0 or more")
         return LocalBackend(args.agent_address, heartbeat_interval=args.agent_heartbeat,
-                            agent_timeout=args.agent_timeout, curve=curve)
+                            agent_timeout=args.agent_timeout, curve=curve,
+                            batch_interval=args.agent_batch_ms / 1000)
     raise SystemExit(f"aurora-scheduler: backend {args.backend!r} is not available yet; "
                      "use --backend sim")
 
