@@ -404,3 +404,35 @@ def test_heartbeats_only_cross_a_quiet_connection() -> None:
             await s.ep.close()
 
     run(main())
+
+
+def test_an_acknowledgement_rides_on_the_next_launch_or_goes_alone_after_the_delay() -> None:
+    async def main() -> None:
+        launched: list[str] = []
+        s = Sched("tcp://127.0.0.1:*", ack_delay=0.3)
+        await s.ep.start()
+        a = AgentEndpoint(f"tcp://127.0.0.1:{s.ep.port}", reg(), reconnect_ivl_ms=20,
+                          on_launch=lambda ls: launched.extend(x.task_id for x in ls))
+        await a.start()
+        try:
+            await until(lambda: len(s.registered) == 1)
+            a.report(updates(3))
+            await until(lambda: len(s.received) == 3)  # acked by the sink: held, not sent
+            out = s.ep.stats.messages_out
+            await asyncio.sleep(0.05)
+            assert len(a.unacked) == 3
+            ln = Launch("t9", "agent-1.example", "agent-1", 0, 500, 128, 64)
+            assert s.ep.launch("agent-1", [ln])
+            await until(lambda: launched == ["t9"] and not a.unacked)
+            assert s.ep.stats.messages_out == out + 1  # the launch carried the ack
+            a.report(updates(2, start=3))  # no launch follows: the ack goes alone, later
+            t0 = time.monotonic()
+            await until(lambda: len(s.received) == 5)
+            await until(lambda: not a.unacked)
+            assert time.monotonic() - t0 >= 0.2
+            assert s.seqs() == [1, 2, 3, 4, 5]
+        finally:
+            await a.close()
+            await s.ep.close()
+
+    run(main())

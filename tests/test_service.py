@@ -250,3 +250,31 @@ def test_an_ended_task_keeps_its_assigned_ports(tmp_path: Path, impl: str) -> No
         sched2.storage.close()
 
     asyncio.run(scenario())
+
+
+def test_transition_groups_keep_each_tasks_order_in_every_shape() -> None:
+    """Whole batch, runs of neighbours, or waves: every update is applied once, and each
+    task's updates in the order they came."""
+    from aurora.scheduler.service import _transition_groups
+
+    def u(task: str, st: S, msg: str | None = None) -> StatusUpdate:
+        return StatusUpdate(task, int(st), 0, msg, None)
+
+    same = [u(f"t{i}", S.RUNNING) for i in range(5)]
+    assert _transition_groups(same) == [(int(S.RUNNING), None, None)]
+    runs = [u(f"t{i}", S.STARTING) for i in range(20)] + [u(f"t{i}", S.RUNNING) for i in range(20)]
+    assert [(g[0], g[2]) for g in _transition_groups(runs)] == [
+        (int(S.STARTING), list(range(20))), (int(S.RUNNING), list(range(20, 40)))]
+    mixed = []
+    for i in range(6):
+        t = f"t{i}"
+        mixed += [u(t, S.STARTING), u(t, S.RUNNING, "ok"), u(t, S.FINISHED, "done")]
+    groups = _transition_groups(mixed)
+    assert len(groups) == 3  # one call per wave, not three per task
+    order: dict[str, list[int]] = {}
+    for status, _msg, idx in groups:
+        for i in idx or range(len(mixed)):
+            assert mixed[i].status == status
+            order.setdefault(mixed[i].task_id, []).append(i)
+    assert sorted(i for ids in order.values() for i in ids) == list(range(len(mixed)))
+    assert all(ids == sorted(ids) for ids in order.values())

@@ -9,7 +9,9 @@ resent after a reconnect (a new scheduler epoch) or after ``resend_timeout`` wit
 
 The scheduler may take input in at most every ``batch_interval`` seconds (the daemon's
 ``--agent-batch-ms``): what arrived meanwhile becomes one batch, so a busy scheduler commits and
-acknowledges per batch rather than per message. Heartbeats go both ways every
+acknowledges per batch rather than per message; an acknowledgement may wait ``ack_delay`` for a
+launch to the same agent and ride in it (a short task's end and its agent's next task then cost
+the scheduler one message, not two). Heartbeats go both ways every
 ``heartbeat_interval``, but only over a connection that carried nothing else in that interval:
 any message proves its sender alive.
 
@@ -306,6 +308,7 @@ class SchedulerEndpoint(_Endpoint):
         ctx: zmq.asyncio.Context | None = None,
         curve: CurveServer | None = None,
         batch_interval: float = 0.0,
+        ack_delay: float = 0.0,
     ) -> None:
         if curve is None:
             require_loopback(address, "scheduler")
@@ -321,6 +324,10 @@ class SchedulerEndpoint(_Endpoint):
         self._hb_interval = heartbeat_interval
         self._agent_timeout = agent_timeout
         self._out: list[StatusUpdate] = []  # updates of the drain in progress
+        # Acknowledgements wait up to ack_delay for a launch to the same agent to ride on.
+        self._ack_delay = ack_delay
+        self._held_acks: dict[bytes, tuple[int, list[tuple[int, int]]]] = {}
+        self._ack_timer: asyncio.TimerHandle | None = None
         super().__init__(ctx, max_drain, own_ctx=curve is not None,
                          min_drain_interval=batch_interval)
         self.endpoint = ""
@@ -354,6 +361,14 @@ class SchedulerEndpoint(_Endpoint):
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._run(sock)
 
+    async def close(self) -> None:
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+        if self._held_acks:
+            self.flush_acks()  # persisted: tell the agents rather than have them resend
+        self._ack_timer = None
+        await super().close()
+
     def reload_keys(self) -> None:
         """Re-read ``curve.allow_dir`` after agent keys were added or removed (CURVE only)."""
         if isinstance(self._guard, ServerGuard):
@@ -378,7 +393,14 @@ class SchedulerEndpoint(_Endpoint):
             return False
 
     def launch(self, agent_id: str, launches: Sequence[Launch]) -> bool:
-        return self._send(agent_id.encode(), LaunchBatch(tuple(launches)))
+        identity = agent_id.encode()
+        held = self._held_acks.pop(identity, None)
+        ack = Ack(held[0], 0, merge_ranges(held[1])) if held is not None else None
+        if self._send(identity, LaunchBatch(tuple(launches), ack)):
+            return True
+        if held is not None:
+            self._held_acks[identity] = held  # not sent: it goes on its own later
+        return False
 
     def kill(self, agent_id: str, task_ids: Sequence[str]) -> bool:
         return self._send(agent_id.encode(), KillBatch(tuple(task_ids)))
@@ -389,16 +411,37 @@ class SchedulerEndpoint(_Endpoint):
         )
 
     def ack(self, tokens: Iterable[object]) -> None:
-        """These updates are persisted: tell their agents (one Ack per agent epoch)."""
+        """These updates are persisted: tell their agents (one Ack per agent epoch), at once or,
+        with ``ack_delay``, with the next launch to the agent if one goes out in that time."""
         by_peer: dict[tuple[bytes, int], list[tuple[int, int]]] = {}
         for tok in tokens:
             if isinstance(tok, AckToken):
                 by_peer.setdefault((tok.peer, tok.epoch), []).append((tok.lo, tok.hi))
+        held = self._held_acks
         for (identity, epoch), ranges in by_peer.items():
             peer = self.peers.get(identity)
             if peer is not None and peer.register.epoch == epoch:
                 for lo, hi in ranges:
                     peer.acked.add(max(lo, peer.floor), hi)
+            if self._ack_delay <= 0 or self._loop is None:
+                self._send(identity, Ack(epoch, 0, merge_ranges(ranges)))
+                continue
+            waiting = held.get(identity)
+            if waiting is not None and waiting[0] != epoch:
+                self._send(identity, Ack(waiting[0], 0, merge_ranges(waiting[1])))
+                waiting = None
+            if waiting is None:
+                held[identity] = (epoch, ranges)
+            else:
+                waiting[1].extend(ranges)
+        if held and self._ack_timer is None and self._loop is not None:
+            self._ack_timer = self._loop.call_later(self._ack_delay, self.flush_acks)
+
+    def flush_acks(self) -> None:
+        """Send every held acknowledgement now."""
+        self._ack_timer = None
+        held, self._held_acks = self._held_acks, {}
+        for identity, (epoch, ranges) in held.items():
             self._send(identity, Ack(epoch, 0, merge_ranges(ranges)))
 
     # -- receiving -------------------------------------------------------------------------
@@ -681,6 +724,8 @@ class AgentEndpoint(_Endpoint):
             if self._on_heartbeat is not None:
                 self._on_heartbeat(msg)
         elif isinstance(msg, LaunchBatch):
+            if msg.ack is not None:
+                self._ack(msg.ack)
             if self._on_launch is not None:
                 self._on_launch(msg.launches)
         elif isinstance(msg, KillBatch):

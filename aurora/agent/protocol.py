@@ -54,9 +54,11 @@ class Heartbeat(msgspec.Struct, tag="hb", array_like=True, frozen=True):
 
 
 class LaunchBatch(msgspec.Struct, tag="launch", array_like=True, frozen=True):
-    """Scheduler -> agent: start these tasks."""
+    """Scheduler -> agent: start these tasks (and, riding along, an acknowledgement that
+    would otherwise be a message of its own)."""
 
     launches: tuple[Launch, ...]
+    ack: Ack | None = None
 
 
 class KillBatch(msgspec.Struct, tag="kill", array_like=True, frozen=True):

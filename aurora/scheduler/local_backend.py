@@ -60,7 +60,7 @@ class LocalBackend:
             self.address, on_register=self._registered, on_status=self._status,
             on_heartbeat=self._heartbeat, on_agent_lost=self._lost,
             heartbeat_interval=self.heartbeat_interval, agent_timeout=self.agent_timeout,
-            batch_interval=self.batch_interval, **kwargs)
+            batch_interval=self.batch_interval, ack_delay=2 * self.batch_interval, **kwargs)
         try:
             await self.endpoint.start()
         except zmq.ZMQError as e:

@@ -377,31 +377,18 @@ class Scheduler:
     def _status_batch(self, batch: Sequence[StatusUpdate]) -> None:
         self.stats.status_updates += len(batch)
         slots = self.table.lookup([u.task_id for u in batch])
-        # One transition call per (wave, status, message): an update is in wave k when it is its
-        # task's k-th in the batch, so each task's updates apply in their order, while a batch
-        # of many tasks' STARTING, RUNNING and FINISHED takes three calls, not three per task.
-        groups: dict[tuple[int, int, str | None], list[int]] = {}
-        nth: dict[str, int] = {}
-        for i, u in enumerate(batch):
-            k = nth.get(u.task_id, 0)
-            nth[u.task_id] = k + 1
-            key = (k, u.status, u.message)
-            group = groups.get(key)
-            if group is None:
-                groups[key] = [i]
-            else:
-                group.append(i)
         total = Effects()
         unknown_kills: list[str] = []
         now = self.clock_ms()
-        for key in sorted(groups, key=_wave):  # stable: a wave's groups keep their order
-            idx = groups[key]
+        for status, message, idx in _transition_groups(batch):
             try:
-                eff = self.table.transition([slots[i] for i in idx], key[1], now, key[2])
+                eff = self.table.transition([slots[i] for i in idx] if idx is not None
+                                            else slots, status, now, message)
             except ValueError as exc:  # an unknown status number: drop the run, keep serving
-                log.warning("dropped %d updates: %s", len(idx), exc)
+                log.warning("dropped %d updates: %s", len(idx or batch), exc)
                 continue
-            unknown_kills += [batch[idx[p]].task_id for p in eff.kill_unknown]
+            unknown_kills += [batch[idx[p] if idx is not None else p].task_id
+                              for p in eff.kill_unknown]
             _merge(total, eff)
         tokens = [u.ack for u in batch if u.ack is not None]
         self.apply(total, kill_ids=unknown_kills,
@@ -515,6 +502,42 @@ def tune_gc() -> None:
     per task; with the default threshold (700) a million-task run spends a third of its time
     in the garbage collector. Call once at start-up, as the daemon does."""
     gc.set_threshold(100_000, 50, 100)
+
+
+def _transition_groups(batch: Sequence[StatusUpdate]
+                       ) -> list[tuple[int, str | None, list[int] | None]]:
+    """How to apply BATCH in few transition calls, each task's updates in their order:
+    (status, message, positions) per call, positions None for the whole batch.
+
+    Runs of equal (status, message) neighbours keep the batch's order; when the batch is all
+    short runs (many tasks' STARTING, RUNNING and FINISHED interleaved), updates go by waves
+    instead: one call per (wave, status, message), an update being in wave k when it is its
+    task's k-th in the batch."""
+    n = len(batch)
+    runs: list[int] = []  # where each run starts
+    prev: tuple[int, str | None] | None = None
+    for i, u in enumerate(batch):
+        key = (u.status, u.message)
+        if key != prev:
+            runs.append(i)
+            prev = key
+    if len(runs) == 1:
+        return [(batch[0].status, batch[0].message, None)] if n else []
+    if len(runs) * 8 <= n:
+        ends = [*runs[1:], n]
+        return [(batch[a].status, batch[a].message, list(range(a, b)))
+                for a, b in zip(runs, ends, strict=True)]
+    groups: dict[tuple[int, int, str | None], list[int]] = {}
+    nth: dict[str, int] = {}
+    for i, u in enumerate(batch):
+        k = nth.get(u.task_id, 0)
+        nth[u.task_id] = k + 1
+        group = groups.get((k, u.status, u.message))
+        if group is None:
+            groups[(k, u.status, u.message)] = [i]
+        else:
+            group.append(i)
+    return [(key[1], key[2], groups[key]) for key in sorted(groups, key=_wave)]
 
 
 def _wave(key: tuple[int, int, str | None]) -> int:
