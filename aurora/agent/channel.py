@@ -410,9 +410,10 @@ class SchedulerEndpoint(_Endpoint):
             agent_id.encode(), Reconcile(None if task_ids is None else tuple(task_ids))
         )
 
-    def ack(self, tokens: Iterable[object]) -> None:
+    def ack(self, tokens: Iterable[object], *, hold: bool = True) -> None:
         """These updates are persisted: tell their agents (one Ack per agent epoch), at once or,
-        with ``ack_delay``, with the next launch to the agent if one goes out in that time."""
+        with ``ack_delay`` and ``hold``, with the next launch to the agent if one goes out in
+        that time."""
         by_peer: dict[tuple[bytes, int], list[tuple[int, int]]] = {}
         for tok in tokens:
             if isinstance(tok, AckToken):
@@ -423,10 +424,16 @@ class SchedulerEndpoint(_Endpoint):
             if peer is not None and peer.register.epoch == epoch:
                 for lo, hi in ranges:
                     peer.acked.add(max(lo, peer.floor), hi)
-            if self._ack_delay <= 0 or self._loop is None:
+            waiting = held.get(identity)
+            if not hold or self._ack_delay <= 0 or self._loop is None:
+                if waiting is not None:  # what waited goes along
+                    del held[identity]
+                    if waiting[0] == epoch:
+                        ranges = [*waiting[1], *ranges]
+                    else:
+                        self._send(identity, Ack(waiting[0], 0, merge_ranges(waiting[1])))
                 self._send(identity, Ack(epoch, 0, merge_ranges(ranges)))
                 continue
-            waiting = held.get(identity)
             if waiting is not None and waiting[0] != epoch:
                 self._send(identity, Ack(waiting[0], 0, merge_ranges(waiting[1])))
                 waiting = None

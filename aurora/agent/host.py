@@ -78,7 +78,7 @@ class HostOptions:
     pool: PoolOptions = field(default_factory=PoolOptions)  # executors kept for later tasks
     # Statuses wait this long to go out together (a short task's STARTING, RUNNING and
     # FINISHED in one message, acknowledged once) instead of a message each.
-    report_delay: float = 0.005
+    report_delay: float = 0.02
 
 
 class _Agent:

@@ -64,6 +64,9 @@ def parser() -> argparse.ArgumentParser:
                         "agent; only a machine crash can cut it short, and the scheduler's "
                         "acknowledged write is the durable record. 'task' fsyncs the records "
                         "that end a process or the task, 'always' every record")
+    p.add_argument("--status-delay-ms", type=float, default=20.0, metavar="MS",
+                   help="statuses wait this long to go to the scheduler together (a short "
+                        "task's STARTING, RUNNING and FINISHED in one message)")
     p.add_argument("--executor-pool", type=int, default=PoolOptions.max_idle, metavar="N",
                    help="executors kept, once through with a task, to run later ones (a fork "
                         "and its page copies saved per task); 0: a new executor per task")
@@ -116,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         specs = specs_from_args(args)
+        if args.status_delay_ms < 0:
+            raise ValueError(f"--status-delay-ms {args.status_delay_ms}: must be 0 or more")
         if args.executor_pool < 0:
             raise ValueError(f"--executor-pool {args.executor_pool}: must be 0 or more")
         if args.executor_reuse < 1:
@@ -131,7 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                          HostOptions(heartbeat_interval=args.heartbeat, fsync=args.fsync,
                                      curve=curve, max_starting=max(1, args.max_starting),
                                      pool=PoolOptions(max_idle=args.executor_pool,
-                                                      max_tasks=args.executor_reuse)))
+                                                      max_tasks=args.executor_reuse),
+                                     report_delay=args.status_delay_ms / 1000))
         host.prepare()
     except (ValueError, RuntimeError, OSError) as e:
         print(f"aurora-agent: {e}", file=sys.stderr)

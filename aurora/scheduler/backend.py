@@ -84,6 +84,9 @@ class BackendSink(Protocol):
     def tasks_on_host(self, hostname: str) -> list[str]:
         """The tasks the scheduler believes are on HOSTNAME (assigned, not yet terminal)."""
 
+    def tasks_waiting(self) -> bool:
+        """Some task waits to be placed (launches are likely soon)."""
+
 
 class Backend(Protocol):
     name: str

@@ -30,6 +30,7 @@ from aurora.scheduler.backend import BackendSink, BackendStartError, Launch, Sta
 log = logging.getLogger(__name__)
 BATCH = 1000
 BATCH_INTERVAL_S = 0.010  # agents' messages are taken in as one batch at most this often
+ACK_DELAY_S = 0.1  # longest an acknowledgement waits for a launch to ride on
 
 
 class LocalBackend:
@@ -60,7 +61,7 @@ class LocalBackend:
             self.address, on_register=self._registered, on_status=self._status,
             on_heartbeat=self._heartbeat, on_agent_lost=self._lost,
             heartbeat_interval=self.heartbeat_interval, agent_timeout=self.agent_timeout,
-            batch_interval=self.batch_interval, ack_delay=2 * self.batch_interval, **kwargs)
+            batch_interval=self.batch_interval, ack_delay=ACK_DELAY_S, **kwargs)
         try:
             await self.endpoint.start()
         except zmq.ZMQError as e:
@@ -142,7 +143,10 @@ class LocalBackend:
 
     def ack(self, tokens: Sequence[object]) -> None:
         if self.endpoint is not None:
-            self.endpoint.ack(tokens)
+            # While tasks wait to be placed, a freed agent is likely to get a launch soon: the
+            # acknowledgement may wait for it and ride along.
+            waiting = self.sink is not None and self.sink.tasks_waiting()
+            self.endpoint.ack(tokens, hold=waiting)
 
     def reconcile(self, task_ids: Sequence[str] | None) -> None:
         if self.endpoint is None:

@@ -232,6 +232,9 @@ class Scheduler:
         return [self.table.task_id(s) for s in self.table.tasks_on_host(h)
                 if self.table.state(s) in ASSIGNED_CODES]
 
+    def tasks_waiting(self) -> bool:
+        return len(self.groups) > 0
+
     def _hold_restored(self, host: int) -> None:
         """Tasks restored on a host that just appeared take their resources again: one
         consume for the host and one count per job, not one call per task."""
