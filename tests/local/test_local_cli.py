@@ -75,7 +75,9 @@ def test_hello_world_create_status_logs_killall(cluster: LocalCluster,
 
     code, out, _ = run(capsys, "job", "status", KEY)
     assert code == 0
-    assert f"Job {KEY}: 2 active, 0 inactive tasks" in out
+    events = [(t["instance"], [(e["status"], e["message"]) for e in t["events"]])
+              for t in cluster.tasks(JobKey("www-data", "prod", "hello"))]
+    assert f"Job {KEY}: 2 active, 0 inactive tasks" in out, events
     assert out.count("RUNNING") == 2
 
     tasks = status(capsys)
