@@ -1,0 +1,320 @@
+"""The scheduler's end of the agent channel: one ROUTER for every agent (see
+:mod:`aurora.agent.channel`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import zmq
+import zmq.asyncio
+
+from aurora.agent.endpoint import (
+    AckToken,
+    Endpoint,
+    EndpointStats,
+    complement_ranges,
+    merge_ranges,
+    new_epoch,
+    now_ms,
+)
+from aurora.agent.protocol import (
+    Ack,
+    Heartbeat,
+    KillBatch,
+    LaunchBatch,
+    Message,
+    Reconcile,
+    Register,
+    StatusBatch,
+    decode_or_none,
+    encode,
+)
+from aurora.agent.ranges import RangeSet
+from aurora.agent.security import (
+    CurveServer,
+    ServerGuard,
+    require_loopback,
+)
+from aurora.scheduler.backend import Launch, StatusUpdate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Peer:
+    identity: bytes
+    register: Register
+    last_seen: float
+    last_sent: float = 0.0  # monotonic time of our last message to it
+    floor: int = 0  # every seq below it is acknowledged by the agent's own account
+    seen: RangeSet = field(default_factory=RangeSet)  # delivered to the sink
+    acked: RangeSet = field(default_factory=RangeSet)  # acked by the sink
+
+
+class SchedulerEndpoint(Endpoint):
+    """The scheduler's ROUTER. Callbacks run on the event loop:
+
+    * ``on_register(reg)`` -- an agent (re)registered;
+    * ``on_status(updates)`` -- a batch of new updates (duplicates filtered), each with an
+      :class:`AckToken` as ``ack``; pass the tokens to :meth:`ack` once persisted;
+    * ``on_heartbeat(agent_id, hb)`` and ``on_agent_lost(agent_id)`` (no message for
+      ``agent_timeout`` seconds).
+
+    With ``curve`` the ROUTER is a CURVE server admitting only the agent keys of
+    ``curve.allow_dir`` (its ZAP handler needs a context of its own: without ``ctx`` the endpoint
+    makes one); without it ``address`` must be loopback (else :class:`PlaintextNotAllowed`).
+    """
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        on_register: Callable[[Register], None],
+        on_status: Callable[[Sequence[StatusUpdate]], None],
+        on_heartbeat: Callable[[str, Heartbeat], None] | None = None,
+        on_agent_lost: Callable[[str], None] | None = None,
+        heartbeat_interval: float = 5.0,
+        agent_timeout: float = 30.0,
+        max_drain: int = 1000,
+        ctx: zmq.asyncio.Context | None = None,
+        curve: CurveServer | None = None,
+        batch_interval: float = 0.0,
+        ack_delay: float = 0.0,
+    ) -> None:
+        if curve is None:
+            require_loopback(address, "scheduler")
+        self.address = address
+        self.curve = curve
+        self.epoch = new_epoch()
+        self.stats = EndpointStats()
+        self.peers: dict[bytes, _Peer] = {}
+        self._on_register = on_register
+        self._on_status = on_status
+        self._on_heartbeat = on_heartbeat
+        self._on_agent_lost = on_agent_lost
+        self._hb_interval = heartbeat_interval
+        self._agent_timeout = agent_timeout
+        self._out: list[StatusUpdate] = []  # updates of the drain in progress
+        # Acknowledgements wait up to ack_delay for a launch to the same agent to ride on.
+        self._ack_delay = ack_delay
+        self._held_acks: dict[bytes, tuple[int, list[tuple[int, int]]]] = {}
+        self._ack_timer: asyncio.TimerHandle | None = None
+        super().__init__(ctx, max_drain, own_ctx=curve is not None,
+                         min_drain_interval=batch_interval)
+        self.endpoint = ""
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint.rsplit(":", 1)[1])
+
+    async def start(self) -> None:
+        sock = self._socket(zmq.ROUTER)
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # unknown peer / HWM: an error we count
+        sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reconnecting agent takes over its identity
+        if self.curve is not None:
+            try:  # ZAP handler and handshake monitor first: no connection gets in unchecked
+                self._guard = ServerGuard(self._ctx, sock, self.curve, self.stats)
+            except BaseException:
+                self._sock = sock
+                await self.close()
+                raise
+        deadline = time.monotonic() + 2.0
+        while True:  # a just-closed endpoint frees its port asynchronously (ZeroMQ's I/O thread)
+            try:
+                sock.bind(self.address)
+                break
+            except zmq.ZMQError as e:
+                if e.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
+                    self._sock = sock
+                    await self.close()
+                    raise
+                await asyncio.sleep(0.01)
+        self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._run(sock)
+
+    async def close(self) -> None:
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+        if self._held_acks:
+            self.flush_acks()  # persisted: tell the agents rather than have them resend
+        self._ack_timer = None
+        await super().close()
+
+    def reload_keys(self) -> None:
+        """Re-read ``curve.allow_dir`` after agent keys were added or removed (CURVE only)."""
+        if isinstance(self._guard, ServerGuard):
+            self._guard.reload()
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _send(self, identity: bytes, msg: Message) -> bool:
+        if self._sync is None:
+            return False
+        try:
+            self._sync.send_multipart((identity, encode(msg)), zmq.NOBLOCK)
+            self.stats.messages_out += 1
+            peer = self.peers.get(identity)
+            if peer is not None:
+                peer.last_sent = time.monotonic()
+            self._kick()
+            return True
+        except zmq.ZMQError as e:  # EHOSTUNREACH (unknown peer) or EAGAIN (high-water mark)
+            log.debug("send to %r dropped: %s", identity, e)
+            self.stats.send_dropped += 1
+            return False
+
+    def launch(self, agent_id: str, launches: Sequence[Launch]) -> bool:
+        identity = agent_id.encode()
+        held = self._held_acks.pop(identity, None)
+        ack = Ack(held[0], 0, merge_ranges(held[1])) if held is not None else None
+        if self._send(identity, LaunchBatch(tuple(launches), ack)):
+            return True
+        if held is not None:
+            self._held_acks[identity] = held  # not sent: it goes on its own later
+        return False
+
+    def kill(self, agent_id: str, task_ids: Sequence[str]) -> bool:
+        return self._send(agent_id.encode(), KillBatch(tuple(task_ids)))
+
+    def reconcile(self, agent_id: str, task_ids: Sequence[str] | None = None) -> bool:
+        return self._send(
+            agent_id.encode(), Reconcile(None if task_ids is None else tuple(task_ids))
+        )
+
+    def ack(self, tokens: Iterable[object], *, hold: bool = True) -> None:
+        """These updates are persisted: tell their agents (one Ack per agent epoch), at once or,
+        with ``ack_delay`` and ``hold``, with the next launch to the agent if one goes out in
+        that time."""
+        by_peer: dict[tuple[bytes, int], list[tuple[int, int]]] = {}
+        for tok in tokens:
+            if isinstance(tok, AckToken):
+                by_peer.setdefault((tok.peer, tok.epoch), []).append((tok.lo, tok.hi))
+        held = self._held_acks
+        for (identity, epoch), ranges in by_peer.items():
+            peer = self.peers.get(identity)
+            if peer is not None and peer.register.epoch == epoch:
+                for lo, hi in ranges:
+                    peer.acked.add(max(lo, peer.floor), hi)
+            waiting = held.get(identity)
+            if not hold or self._ack_delay <= 0 or self._loop is None:
+                if waiting is not None:  # what waited goes along
+                    del held[identity]
+                    if waiting[0] == epoch:
+                        ranges = [*waiting[1], *ranges]
+                    else:
+                        self._send(identity, Ack(waiting[0], 0, merge_ranges(waiting[1])))
+                self._send(identity, Ack(epoch, 0, merge_ranges(ranges)))
+                continue
+            if waiting is not None and waiting[0] != epoch:
+                self._send(identity, Ack(waiting[0], 0, merge_ranges(waiting[1])))
+                waiting = None
+            if waiting is None:
+                held[identity] = (epoch, ranges)
+            else:
+                waiting[1].extend(ranges)
+        if held and self._ack_timer is None and self._loop is not None:
+            self._ack_timer = self._loop.call_later(self._ack_delay, self.flush_acks)
+
+    def flush_acks(self) -> None:
+        """Send every held acknowledgement now."""
+        self._ack_timer = None
+        held, self._held_acks = self._held_acks, {}
+        for identity, (epoch, ranges) in held.items():
+            self._send(identity, Ack(epoch, 0, merge_ranges(ranges)))
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def _drained(self) -> None:
+        out, self._out = self._out, []
+        if out:
+            self.stats.updates += len(out)
+            self._on_status(out)
+
+    def _frames(self, frames: list[bytes]) -> None:
+        self.stats.messages_in += 1
+        if len(frames) != 2:
+            self.stats.malformed += 1
+            return
+        identity, payload = frames
+        msg = decode_or_none(payload)
+        if msg is None:
+            self.stats.malformed += 1
+            return
+        now = time.monotonic()
+        if isinstance(msg, Register):
+            if msg.agent_id.encode() != identity:
+                self.stats.malformed += 1
+                return
+            old = self.peers.get(identity)
+            if old is not None and old.register.epoch == msg.epoch:
+                old.register = msg
+                old.last_seen = now
+            else:
+                self.peers[identity] = _Peer(identity, msg, now)
+            self._send(identity, Heartbeat(self.epoch, now_ms()))  # welcome: our epoch
+            self._on_register(msg)
+            return
+        peer = self.peers.get(identity)
+        if peer is None or (isinstance(msg, StatusBatch) and msg.epoch != peer.register.epoch):
+            # Not registered with this scheduler (it restarted) or a stale agent incarnation:
+            # tell it our epoch so that it re-registers and resends.
+            self.stats.unknown_peers += 1
+            self._send(identity, Heartbeat(self.epoch, now_ms(), registered=False))
+            return
+        peer.last_seen = now
+        if isinstance(msg, StatusBatch):
+            self._status(peer, msg, self._out)
+        elif isinstance(msg, Heartbeat):
+            self.stats.heartbeats += 1
+            if self._on_heartbeat is not None:
+                self._on_heartbeat(peer.register.agent_id, msg)
+        else:  # a scheduler-bound message an agent must not send
+            self.stats.malformed += 1
+
+    def _status(self, peer: _Peer, batch: StatusBatch, out: list[StatusUpdate]) -> None:
+        if batch.low > peer.floor:
+            peer.floor = batch.low
+            peer.seen.discard_below(batch.low)
+            peer.acked.discard_below(batch.low)
+        n = len(batch.updates)
+        if not n:
+            return
+        first, last = batch.first_seq, batch.first_seq + n - 1
+        identity, epoch, host = peer.identity, batch.epoch, peer.register.hostname
+        fresh = peer.seen.missing(max(first, peer.floor), last)
+        new = 0
+        updates = batch.updates
+        for lo, hi in fresh:
+            peer.seen.add(lo, hi)
+            new += hi - lo + 1
+            for u in updates[lo - first:hi - first]:
+                out.append(StatusUpdate(u.task_id, u.status, u.timestamp_ms, u.message, host))
+            u = updates[hi - first]
+            out.append(StatusUpdate(u.task_id, u.status, u.timestamp_ms, u.message, host,
+                                    AckToken(identity, epoch, lo, hi)))
+        if new < n:  # duplicates: acked ones are acked again (that ack must have been lost)
+            self.stats.duplicates += n - new
+            reack = complement_ranges(first, last, peer.acked.missing(first, last))
+            if first < peer.floor:
+                reack = merge_ranges([(first, min(last, peer.floor - 1)), *reack])
+            if reack:
+                self._send(identity, Ack(epoch, 0, tuple(reack)))
+
+    async def _hb_loop(self) -> None:
+        # A heartbeat goes only to an agent we sent nothing else to for an interval: any
+        # message tells it we are there (and an agent's messages tell us it is).
+        while True:
+            await asyncio.sleep(self._hb_interval)
+            now = time.monotonic()
+            quiet = now - 0.9 * self._hb_interval
+            for identity, peer in list(self.peers.items()):
+                if now - peer.last_seen > self._agent_timeout:
+                    del self.peers[identity]
+                    if self._on_agent_lost is not None:
+                        self._on_agent_lost(peer.register.agent_id)
+                elif peer.last_sent <= quiet:
+                    self._send(identity, Heartbeat(self.epoch, now_ms()))
