@@ -1,7 +1,7 @@
 """``aurora-agent``: local agents that run tasks on this machine for ``--backend local``.
 
     aurora-agent --scheduler tcp://127.0.0.1:7810 --work-dir DIR [--name agent] [--agents N]
-                 [--cpus C] [--ram-mb M] [--disk-mb D] [--ports 31000-32999]
+                 [--cpus C] [--ram-mb M] [--disk-mb D] [--ports 31000-32000]
                  [--attribute NAME=VALUE ...] [--heartbeat SECS] [--fsync always|task|never]
                  [--curve-secret FILE --scheduler-key FILE]
 
@@ -35,6 +35,23 @@ def _range(text: str) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
+def ephemeral_overlap(lo: int, hi: int,
+                      path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> str | None:
+    """Why LO-HI is a risky range for task ports, or None: the kernel picks the local port of
+    outgoing connections from its ephemeral range, and a task cannot bind a port that an
+    outgoing connection holds (a server that then fails with "Address already in use")."""
+    try:
+        with open(path) as fp:
+            first, last = (int(x) for x in fp.read().split()[:2])
+    except (OSError, ValueError):
+        return None
+    if hi < first or lo > last:
+        return None
+    return (f"--ports {lo}-{hi} overlaps the kernel's ephemeral port range {first}-{last} "
+            f"(net.ipv4.ip_local_port_range): a task may find its port taken by an outgoing "
+            f"connection; choose ports below {first} or above {last}")
+
+
 def _attribute(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name.strip() or not value.strip():
@@ -51,8 +68,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus", type=float, default=None, help="CPUs per agent")
     p.add_argument("--ram-mb", type=int, default=None, help="RAM per agent, MB")
     p.add_argument("--disk-mb", type=int, default=None, help="disk per agent, MB")
-    p.add_argument("--ports", type=_range, default=(31000, 32999),
-                   help="port range shared evenly by the agents")
+    p.add_argument("--ports", type=_range, default=(31000, 32000),
+                   help="port range shared evenly by the agents (Mesos' default; keep it "
+                        "outside the kernel's ephemeral range, net.ipv4.ip_local_port_range)")
     p.add_argument("--attribute", type=_attribute, action="append", default=[],
                    metavar="NAME=VALUE", help="an attribute of every agent (repeatable)")
     p.add_argument("--heartbeat", type=float, default=5.0, help="heartbeat interval, seconds")
@@ -119,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         specs = specs_from_args(args)
+        overlap = ephemeral_overlap(*args.ports)
+        if overlap is not None:
+            logging.getLogger("aurora.agent").warning("%s", overlap)
         if args.status_delay_ms < 0:
             raise ValueError(f"--status-delay-ms {args.status_delay_ms}: must be 0 or more")
         if args.executor_pool < 0:

@@ -93,8 +93,10 @@ class LocalCluster:
                f"tcp://127.0.0.1:{self.agent_port}", "--work-dir", str(self.work),
                "--agents", str(self.agents), "--cpus", str(self.cpus), "--ram-mb",
                str(self.ram_mb), "--disk-mb", "10000", "--heartbeat", "0.2",
-               "--ports", f"{40000 + (os.getpid() % 200) * 100}-"
-                          f"{40000 + (os.getpid() % 200) * 100 + 99}"]
+               # Task ports below the kernel's ephemeral range (32768-60999 here): a port an
+               # outgoing connection holds cannot be bound by a task.
+               "--ports", f"{10000 + (os.getpid() % 200) * 100}-"
+                          f"{10000 + (os.getpid() % 200) * 100 + 99}"]
         for attr in self.attributes:
             cmd += ["--attribute", attr]
         cmd += list(self.agent_args)
