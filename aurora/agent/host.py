@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import time
@@ -36,6 +37,7 @@ from aurora.agent.tasks import (
     TERMINAL,
     LocalTask,
     TaskDir,
+    expired_task_dirs,
     kill_session,
     orphan_cleanup,
     runner_pid,
@@ -79,6 +81,9 @@ class HostOptions:
     # Statuses wait this long to go out together (a short task's STARTING, RUNNING and
     # FINISHED in one message, acknowledged once) instead of a message each.
     report_delay: float = 0.02
+    # A finished task's directory is removed this long after the scheduler acknowledged its
+    # end (Mesos' --gc_delay: one week); 0 keeps them.
+    sandbox_gc_s: float = 7 * 24 * 3600.0
 
 
 class _Agent:
@@ -118,7 +123,10 @@ class AgentHost:
         self._changes_written = -1
         self._state_written = 0.0
         self.counters: dict[str, int] = {"launched": 0, "lost": 0, "reattached": 0,
-                                         "spawn_failed": 0, "bad_status": 0}
+                                         "spawn_failed": 0, "bad_status": 0,
+                                         "sandboxes_removed": 0}
+        self._gc_next = 0.0
+        self._removing: set[str] = set()  # task directories being removed (on a thread)
 
     # ---------------------------------------------------------------- lifecycle
     def prepare(self) -> None:
@@ -467,6 +475,27 @@ class AgentHost:
                 if task is not None:
                     task.seq = first + i
 
+    def _collect_sandboxes(self) -> None:
+        """Remove the directories of tasks done for longer than ``sandbox_gc_s``, on a thread
+        (a big sandbox takes a while to delete); looks at most every few seconds."""
+        delay = self.options.sandbox_gc_s
+        now = time.time()
+        if delay <= 0 or now < self._gc_next or self._loop is None:
+            return
+        self._gc_next = now + min(60.0, max(1.0, delay / 10))
+        for a in self.agents:
+            for path in expired_task_dirs(a.tasks_dir, now, delay):
+                if path not in self._removing:
+                    self._removing.add(path)
+                    fut = self._loop.run_in_executor(None, _remove_tree, path)
+                    fut.add_done_callback(lambda f, path=path: self._removed(path, f))
+
+    def _removed(self, path: str, fut: asyncio.Future[bool]) -> None:
+        self._removing.discard(path)
+        if not fut.cancelled() and fut.exception() is None and fut.result():
+            self.counters["sandboxes_removed"] += 1
+            self._changes += 1
+
     def _sweep(self) -> None:
         """Tasks whose terminal status the scheduler acknowledged are done: mark and forget."""
         done: list[str] = []
@@ -483,6 +512,7 @@ class AgentHost:
             self.finished[tid] = (task.status, task.message)
             if len(self.finished) > _DONE_CACHE:
                 self.finished.popitem(last=False)
+        self._collect_sandboxes()
         # The state file follows changes, at most once a second (its JSON names every task).
         now = time.monotonic()
         if now - self._state_written >= 1.0 and self._fingerprint() != self._changes_written:
@@ -527,6 +557,26 @@ def _safe(task_id: str) -> str:
     if not task_id or "/" in task_id or task_id in (".", ".."):
         return hashlib.sha1(task_id.encode()).hexdigest()
     return task_id
+
+
+def _remove_tree(path: str) -> bool:
+    """Delete a finished task's directory (the ``done`` marker last, so that a removal cut
+    short is picked up again). True once it is gone."""
+    done = os.path.join(path, "done")
+    for entry in os.listdir(path) if os.path.isdir(path) else ():
+        full = os.path.join(path, entry)
+        if full == done:
+            continue
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(full)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(done)
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(path)
+    return not os.path.exists(path)
 
 
 def _pid_file(tdir: TaskDir) -> int:

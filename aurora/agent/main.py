@@ -85,6 +85,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--status-delay-ms", type=float, default=20.0, metavar="MS",
                    help="statuses wait this long to go to the scheduler together (a short "
                         "task's STARTING, RUNNING and FINISHED in one message)")
+    p.add_argument("--sandbox-gc-hours", type=float, default=168.0, metavar="H",
+                   help="a finished task's directory (sandbox and logs) is removed this many "
+                        "hours after the scheduler acknowledged its end (Mesos' --gc_delay: "
+                        "one week); 0 keeps them")
     p.add_argument("--executor-pool", type=int, default=PoolOptions.max_idle, metavar="N",
                    help="executors kept, once through with a task, to run later ones (a fork "
                         "and its page copies saved per task); 0: a new executor per task")
@@ -140,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         overlap = ephemeral_overlap(*args.ports)
         if overlap is not None:
             logging.getLogger("aurora.agent").warning("%s", overlap)
+        if args.sandbox_gc_hours < 0:
+            raise ValueError(f"--sandbox-gc-hours {args.sandbox_gc_hours}: must be 0 or more")
         if args.status_delay_ms < 0:
             raise ValueError(f"--status-delay-ms {args.status_delay_ms}: must be 0 or more")
         if args.executor_pool < 0:
@@ -158,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      curve=curve, max_starting=max(1, args.max_starting),
                                      pool=PoolOptions(max_idle=args.executor_pool,
                                                       max_tasks=args.executor_reuse),
-                                     report_delay=args.status_delay_ms / 1000))
+                                     report_delay=args.status_delay_ms / 1000,
+                                     sandbox_gc_s=args.sandbox_gc_hours * 3600))
         host.prepare()
     except (ValueError, RuntimeError, OSError) as e:
         print(f"aurora-agent: {e}", file=sys.stderr)

@@ -10,7 +10,8 @@ Each task has a directory ``<work>/agents/<agent id>/tasks/<task id>/`` holding
 * ``kill``: present once the scheduler asked to kill the task (the executor, which may run
   other tasks after this one, acts on a kill signal only while this file exists);
 * ``done``: present once the scheduler acknowledged the task's terminal status; a restarted
-  agent skips such tasks.
+  agent skips such tasks, and the whole directory is removed ``--sandbox-gc-hours`` after it
+  appeared (:func:`expired_task_dirs`, as a Mesos agent's ``--gc_delay``).
 
 The agent's truth about a task's status is the executor's checkpoint (it records every status
 the executor reported); the status datagrams only make it prompt. So an agent that restarts
@@ -32,7 +33,7 @@ from aurora.executor.process import kill_orphan_group
 from aurora.model.status import TERMINAL_STATES
 from aurora.scheduler.backend import Launch
 
-__all__ = ["LocalTask", "TaskDir", "kill_session", "orphan_cleanup"]
+__all__ = ["LocalTask", "TaskDir", "expired_task_dirs", "kill_session", "orphan_cleanup"]
 
 TERMINAL = frozenset(int(s) for s in TERMINAL_STATES)
 KILL_FILE = "kill"
@@ -130,6 +131,25 @@ def runner_pid(state: RunnerState | None) -> int:
     if state is None or not state.statuses:
         return 0
     return state.statuses[-1].runner_pid
+
+
+def expired_task_dirs(tasks_dir: str, now: float, delay_s: float) -> list[str]:
+    """Directories under TASKS_DIR whose ``done`` marker is older than DELAY_S seconds: tasks
+    over and acknowledged long enough ago that their sandboxes may go."""
+    out: list[str] = []
+    try:
+        entries = os.scandir(tasks_dir)
+    except OSError:
+        return out
+    with entries:
+        for entry in entries:
+            try:
+                done = os.stat(os.path.join(entry.path, "done"))
+            except OSError:
+                continue  # not done (or not a task directory): never collected
+            if now - done.st_mtime >= delay_s:
+                out.append(entry.path)
+    return out
 
 
 def kill_session(sid: int) -> int:
