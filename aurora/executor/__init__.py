@@ -13,7 +13,8 @@ In-process use, e.g. by the agent after ``fork()``::
     update = recover_task(checkpoint_root, on_status)   # after a restart: resume the task
 
 Modules: ``config`` (the JSON the client sends), ``task`` (binding it to the launch),
-``template``, ``planner``, ``checkpoint``, ``process`` (coordinators), ``logs``, ``runner``
+``template``, ``planner``, ``checkpoint``, ``process`` (coordinators), ``direct`` (processes
+run without one, for agents' executors), ``logs``, ``runner``
 (the Thermos state machine), ``health``, ``signaler``, ``lifecycle``, ``status``, ``executor``
 (the loop tying them together), ``main`` (the command).
 """
