@@ -19,7 +19,9 @@ import fcntl
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
+from itertools import repeat
 from pathlib import Path
 
 from rocksdict import AccessType, Checkpoint, Options, Rdict, WriteBatch, WriteOptions
@@ -130,10 +132,12 @@ class Storage:
             batch.put(seq_key(seq), encode(Transaction(seq, tuple(logged))), self._handles["log"])
             put, tasks = batch.put, self._handles["tasks"]
             # Rows first: no transaction both saves and deletes one task (a deleted slot is not
-            # exported), so the order against the other writes does not matter.
+            # exported), so the order against the other writes does not matter. (map drives
+            # the puts from C: a million rows in a storm, no bytecode per row.)
             for op in rows:
-                for key, value in zip(op.keys, op.values, strict=True):
-                    put(key, value, tasks)
+                if len(op.keys) != len(op.values):
+                    raise StorageError(f"{len(op.keys)} task keys for {len(op.values)} rows")
+                deque(map(put, op.keys, op.values, repeat(tasks, len(op.keys))), maxlen=0)
             for family, key, value in writes:
                 if value is None:
                     batch.delete(key, self._handles[family])
