@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import time
@@ -33,13 +32,15 @@ import msgspec
 
 from aurora.agent.channel import AgentEndpoint
 from aurora.agent.protocol import Register, Update
+from aurora.agent.sandbox_gc import SandboxCollector
 from aurora.agent.tasks import (
     TERMINAL,
     LocalTask,
     TaskDir,
-    expired_task_dirs,
     kill_session,
+    live_pidfd,
     orphan_cleanup,
+    recorded_executor_pid,
     runner_pid,
 )
 from aurora.agent.zygote import Done, PoolOptions, Refused, SpawnRequest, Zygote, ZygoteError
@@ -125,8 +126,7 @@ class AgentHost:
         self.counters: dict[str, int] = {"launched": 0, "lost": 0, "reattached": 0,
                                          "spawn_failed": 0, "bad_status": 0,
                                          "sandboxes_removed": 0}
-        self._gc_next = 0.0
-        self._removing: set[str] = set()  # task directories being removed (on a thread)
+        self.gc = SandboxCollector(self.options.sandbox_gc_s, self._sandbox_removed)
 
     # ---------------------------------------------------------------- lifecycle
     def prepare(self) -> None:
@@ -418,8 +418,8 @@ class AgentHost:
             reported = state.reported if state is not None else None
             if reported is not None:
                 task.status, task.message = reported.state, reported.message
-            pid = runner_pid(state) if tdir.runner_alive() else _pid_file(tdir)
-            pidfd = _pidfd(pid)
+            pid = runner_pid(state) if tdir.runner_alive() else recorded_executor_pid(tdir)
+            pidfd = live_pidfd(pid)
             if pidfd >= 0:
                 self._watch(task, pid, pidfd)
                 self.counters["reattached"] += 1
@@ -475,26 +475,9 @@ class AgentHost:
                 if task is not None:
                     task.seq = first + i
 
-    def _collect_sandboxes(self) -> None:
-        """Remove the directories of tasks done for longer than ``sandbox_gc_s``, on a thread
-        (a big sandbox takes a while to delete); looks at most every few seconds."""
-        delay = self.options.sandbox_gc_s
-        now = time.time()
-        if delay <= 0 or now < self._gc_next or self._loop is None:
-            return
-        self._gc_next = now + min(60.0, max(1.0, delay / 10))
-        for a in self.agents:
-            for path in expired_task_dirs(a.tasks_dir, now, delay):
-                if path not in self._removing:
-                    self._removing.add(path)
-                    fut = self._loop.run_in_executor(None, _remove_tree, path)
-                    fut.add_done_callback(lambda f, path=path: self._removed(path, f))
-
-    def _removed(self, path: str, fut: asyncio.Future[bool]) -> None:
-        self._removing.discard(path)
-        if not fut.cancelled() and fut.exception() is None and fut.result():
-            self.counters["sandboxes_removed"] += 1
-            self._changes += 1
+    def _sandbox_removed(self, _path: str) -> None:
+        self.counters["sandboxes_removed"] += 1
+        self._changes += 1
 
     def _sweep(self) -> None:
         """Tasks whose terminal status the scheduler acknowledged are done: mark and forget."""
@@ -512,7 +495,8 @@ class AgentHost:
             self.finished[tid] = (task.status, task.message)
             if len(self.finished) > _DONE_CACHE:
                 self.finished.popitem(last=False)
-        self._collect_sandboxes()
+        if self._loop is not None:
+            self.gc.collect(self._loop, (a.tasks_dir for a in self.agents))
         # The state file follows changes, at most once a second (its JSON names every task).
         now = time.monotonic()
         if now - self._state_written >= 1.0 and self._fingerprint() != self._changes_written:
@@ -557,53 +541,3 @@ def _safe(task_id: str) -> str:
     if not task_id or "/" in task_id or task_id in (".", ".."):
         return hashlib.sha1(task_id.encode()).hexdigest()
     return task_id
-
-
-def _remove_tree(path: str) -> bool:
-    """Delete a finished task's directory (the ``done`` marker last, so that a removal cut
-    short is picked up again). True once it is gone."""
-    done = os.path.join(path, "done")
-    for entry in os.listdir(path) if os.path.isdir(path) else ():
-        full = os.path.join(path, entry)
-        if full == done:
-            continue
-        if os.path.isdir(full) and not os.path.islink(full):
-            shutil.rmtree(full, ignore_errors=True)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(full)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(done)
-    with contextlib.suppress(FileNotFoundError):
-        os.rmdir(path)
-    return not os.path.exists(path)
-
-
-def _pid_file(tdir: TaskDir) -> int:
-    """The executor's pid if it is alive and still leads its own session (not a reused pid)."""
-    try:
-        with open(os.path.join(tdir.path, "executor.pid")) as fp:
-            pid = int(fp.read().strip())
-        with open(f"/proc/{pid}/stat") as fp:
-            fields = fp.read().rsplit(")", 1)[1].split()
-    except (OSError, ValueError, IndexError):
-        return 0
-    return pid if fields[0] != "Z" and int(fields[3]) == pid else 0
-
-
-def _pidfd(pid: int) -> int:
-    if pid <= 0:
-        return -1
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return -1
-    try:
-        with open(f"/proc/{pid}/stat") as fp:
-            zombie = fp.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        zombie = True
-    if zombie:
-        os.close(fd)
-        return -1
-    return fd

@@ -11,7 +11,7 @@ Each task has a directory ``<work>/agents/<agent id>/tasks/<task id>/`` holding
   other tasks after this one, acts on a kill signal only while this file exists);
 * ``done``: present once the scheduler acknowledged the task's terminal status; a restarted
   agent skips such tasks, and the whole directory is removed ``--sandbox-gc-hours`` after it
-  appeared (:func:`expired_task_dirs`, as a Mesos agent's ``--gc_delay``).
+  appeared (:mod:`aurora.agent.sandbox_gc`, as a Mesos agent's ``--gc_delay``).
 
 The agent's truth about a task's status is the executor's checkpoint (it records every status
 the executor reported); the status datagrams only make it prompt. So an agent that restarts
@@ -33,7 +33,8 @@ from aurora.executor.process import kill_orphan_group
 from aurora.model.status import TERMINAL_STATES
 from aurora.scheduler.backend import Launch
 
-__all__ = ["LocalTask", "TaskDir", "expired_task_dirs", "kill_session", "orphan_cleanup"]
+__all__ = ["LocalTask", "TaskDir", "kill_session", "live_pidfd", "orphan_cleanup",
+           "recorded_executor_pid", "runner_pid"]
 
 TERMINAL = frozenset(int(s) for s in TERMINAL_STATES)
 KILL_FILE = "kill"
@@ -133,25 +134,6 @@ def runner_pid(state: RunnerState | None) -> int:
     return state.statuses[-1].runner_pid
 
 
-def expired_task_dirs(tasks_dir: str, now: float, delay_s: float) -> list[str]:
-    """Directories under TASKS_DIR whose ``done`` marker is older than DELAY_S seconds: tasks
-    over and acknowledged long enough ago that their sandboxes may go."""
-    out: list[str] = []
-    try:
-        entries = os.scandir(tasks_dir)
-    except OSError:
-        return out
-    with entries:
-        for entry in entries:
-            try:
-                done = os.stat(os.path.join(entry.path, "done"))
-            except OSError:
-                continue  # not done (or not a task directory): never collected
-            if now - done.st_mtime >= delay_s:
-                out.append(entry.path)
-    return out
-
-
 def kill_session(sid: int) -> int:
     """SIGKILL every process of session ``sid`` (a dead executor's: it led its session, and the
     processes it started stay in it, whatever their process group). The session id cannot be
@@ -193,3 +175,34 @@ def orphan_cleanup(state: RunnerState | None) -> int:
                 pgid, run.pid, None):
             killed += 1
     return killed
+
+
+def recorded_executor_pid(tdir: TaskDir) -> int:
+    """The executor's pid if it is alive and still leads its own session (not a reused pid)."""
+    try:
+        with open(os.path.join(tdir.path, "executor.pid")) as fp:
+            pid = int(fp.read().strip())
+        with open(f"/proc/{pid}/stat") as fp:
+            fields = fp.read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return 0
+    return pid if fields[0] != "Z" and int(fields[3]) == pid else 0
+
+
+def live_pidfd(pid: int) -> int:
+    """A pidfd for PID if it is alive (not a zombie), else -1."""
+    if pid <= 0:
+        return -1
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return -1
+    try:
+        with open(f"/proc/{pid}/stat") as fp:
+            zombie = fp.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        zombie = True
+    if zombie:
+        os.close(fd)
+        return -1
+    return fd

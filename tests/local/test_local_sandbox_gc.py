@@ -9,8 +9,7 @@ from pathlib import Path
 
 from local_harness import running, wait_for
 
-from aurora.agent.host import _remove_tree
-from aurora.agent.tasks import expired_task_dirs
+from aurora.agent.sandbox_gc import expired_task_dirs, remove_task_dir
 
 RES = "resources = Resources(cpu = 0.25, ram = 32*MB, disk = 32*MB)"
 
@@ -29,7 +28,7 @@ def test_expired_task_dirs_are_the_done_ones_past_the_delay(tmp_path: Path) -> N
     assert sorted(expired_task_dirs(str(tmp_path), now, 5.0)) == [
         str(tmp_path / "old"), str(tmp_path / "recent")]
     assert expired_task_dirs(str(tmp_path / "missing"), now, 5.0) == []
-    assert _remove_tree(str(tmp_path / "old")) and not (tmp_path / "old").exists()
+    assert remove_task_dir(str(tmp_path / "old")) and not (tmp_path / "old").exists()
     assert (tmp_path / "running" / "sandbox" / ".logs" / "stdout").exists()
 
 
