@@ -43,7 +43,15 @@ from aurora.agent.tasks import (
     recorded_executor_pid,
     runner_pid,
 )
-from aurora.agent.zygote import Done, PoolOptions, Refused, SpawnRequest, Zygote, ZygoteError
+from aurora.agent.zygote import (
+    Done,
+    PoolOptions,
+    Refused,
+    Spawned,
+    SpawnRequest,
+    Zygote,
+    ZygoteError,
+)
 from aurora.model.status import ScheduleStatus as S
 from aurora.scheduler.backend import Launch
 
@@ -287,6 +295,8 @@ class AgentHost:
                 continue
             if not self._spawning:
                 log.error("the executor fork server answered a request never made: %r", reply)
+                if isinstance(reply, Spawned):
+                    os.close(reply.pidfd)
                 continue
             task = self._spawning.popleft()
             if isinstance(reply, Refused):
@@ -418,7 +428,14 @@ class AgentHost:
             reported = state.reported if state is not None else None
             if reported is not None:
                 task.status, task.message = reported.state, reported.message
-            pid = runner_pid(state) if tdir.runner_alive() else recorded_executor_pid(tdir)
+            # A runner holding the checkpoint is the task's executor. Without a checkpoint the
+            # executor may not have got to write one yet: executor.pid names it. A checkpoint
+            # no runner holds means the task is over for its executor (which may now run
+            # another task: it is not this task's any more).
+            if tdir.runner_alive():
+                pid = runner_pid(state)
+            else:
+                pid = recorded_executor_pid(tdir) if state is None else 0
             pidfd = live_pidfd(pid)
             if pidfd >= 0:
                 self._watch(task, pid, pidfd)
