@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from aurora.executor.checkpoint import CheckpointError, RunnerState, is_locked, replay
-from aurora.executor.process import kill_orphan_group
+from aurora.executor.process import kill_orphan_group, proc_stat
 from aurora.model.status import TERMINAL_STATES
 from aurora.scheduler.backend import Launch
 
@@ -148,16 +148,12 @@ def kill_session(sid: int) -> int:
     for entry in entries:
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fp:
-                data = fp.read()
-            fields = data[data.rfind(b")") + 2:].split()
-            if int(fields[3]) != sid:
-                continue
+        stat = proc_stat(int(entry))
+        if stat is None or stat.session != sid:
+            continue
+        with contextlib.suppress(OSError):
             os.kill(int(entry), signal.SIGKILL)
             killed += 1
-        except (OSError, IndexError, ValueError):
-            continue
     return killed
 
 
@@ -182,11 +178,10 @@ def recorded_executor_pid(tdir: TaskDir) -> int:
     try:
         with open(os.path.join(tdir.path, "executor.pid")) as fp:
             pid = int(fp.read().strip())
-        with open(f"/proc/{pid}/stat") as fp:
-            fields = fp.read().rsplit(")", 1)[1].split()
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError):
         return 0
-    return pid if fields[0] != "Z" and int(fields[3]) == pid else 0
+    stat = proc_stat(pid)
+    return pid if stat is not None and stat.state != "Z" and stat.session == pid else 0
 
 
 def live_pidfd(pid: int) -> int:
@@ -197,12 +192,8 @@ def live_pidfd(pid: int) -> int:
         fd = os.pidfd_open(pid)
     except OSError:
         return -1
-    try:
-        with open(f"/proc/{pid}/stat") as fp:
-            zombie = fp.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        zombie = True
-    if zombie:
+    stat = proc_stat(pid)
+    if stat is None or stat.state == "Z":
         os.close(fd)
         return -1
     return fd

@@ -205,6 +205,7 @@ def _reap() -> None:  # pragma: no cover - runs in the zygote
 
 def _worker_main(ctl: socket.socket, max_tasks: int) -> int:  # pragma: no cover - executor
     from aurora.agent.zygote import SpawnRequest, StatusSender, run_request
+    from aurora.executor.process import close_fds_except
 
     os.setsid()
     # SIGPIPE stays ignored, as in any Python process (the task's processes get the default).
@@ -217,7 +218,7 @@ def _worker_main(ctl: socket.socket, max_tasks: int) -> int:  # pragma: no cover
         os.dup2(null_fd, fd)
     os.close(null_fd)
     keep = ctl.fileno()
-    _close_from(3, keep)
+    close_fds_except({keep})
     sys.stdout = open(1, "w", buffering=1, closefd=False)
     sys.stderr = open(2, "w", buffering=1, closefd=False)
     status = StatusSender()
@@ -236,7 +237,7 @@ def _worker_main(ctl: socket.socket, max_tasks: int) -> int:  # pragma: no cover
         os.dup2(null_fd, 1)
         os.dup2(null_fd, 2)
         os.close(null_fd)
-        _close_from(3, keep, *status.fds())
+        close_fds_except({keep, *status.fds()})
         retire = not ok or served >= max_tasks
         try:
             ctl.send(RETIRE if retire else FREE)
@@ -244,11 +245,3 @@ def _worker_main(ctl: socket.socket, max_tasks: int) -> int:  # pragma: no cover
             return 0
         if retire:
             return 0
-
-
-def _close_from(low: int, *keep: int) -> None:
-    for fd in sorted(keep):
-        if fd >= low:
-            os.closerange(low, fd)
-            low = fd + 1
-    os.closerange(low, 1 << 20)

@@ -49,6 +49,7 @@ __all__ = [
     "LaunchSpec",
     "ProcStat",
     "Started",
+    "close_fds_except",
     "describe_exit",
     "kill_orphan_group",
     "proc_stat",
@@ -98,10 +99,12 @@ class ProcStat:
     state: str
     pgrp: int
     ticks: int
+    session: int = 0
 
 
 def proc_stat(pid: int) -> ProcStat | None:
-    """State, process group and start time (clock ticks since boot) of ``pid``, or None."""
+    """State, process group, start time (clock ticks since boot) and session of ``pid``, or
+    None."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fp:
             data = fp.read()
@@ -109,7 +112,8 @@ def proc_stat(pid: int) -> ProcStat | None:
         return None
     fields = data[data.rfind(b")") + 2:].split()
     try:
-        return ProcStat(state=fields[0].decode(), pgrp=int(fields[2]), ticks=int(fields[19]))
+        return ProcStat(state=fields[0].decode(), pgrp=int(fields[2]), ticks=int(fields[19]),
+                        session=int(fields[3]))
     except (IndexError, ValueError):
         return None
 
@@ -278,7 +282,8 @@ def _remember(signum: int, frame: object) -> None:
     _terminated.append(signum)
 
 
-def _close_fds_except(keep: set[int]) -> None:
+def close_fds_except(keep: set[int]) -> None:
+    """Close every descriptor from 3 up but those in KEEP."""
     low = 3
     for fd in sorted(keep):
         if fd >= low:
@@ -302,7 +307,7 @@ def _coordinator_main(spec: LaunchSpec, go_r: int, go_w: int, notify_fd: int,
         for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        _close_fds_except({go_r, notify_fd})
+        close_fds_except({go_r, notify_fd})
         if os.read(go_r, 1) != b"g":
             os._exit(3)  # the runner died before checkpointing this run
         os.close(go_r)
