@@ -154,22 +154,6 @@ class Zygote:
             os.close(fd)
         return Refused(f"could not start the executor: {rest[0] if rest else kind}")
 
-    def spawn(self, request: SpawnRequest) -> tuple[int, int]:
-        """Start an executor and wait for it: (pid, pidfd). Raises ZygoteError. Done notices
-        that arrive meanwhile are dropped (for tests and tools, not the agent)."""
-        self.sock.setblocking(True)
-        try:
-            self.submit(request)
-            while True:
-                reply = self.receive()
-                if not isinstance(reply, Done):
-                    break
-        finally:
-            self.sock.setblocking(False)
-        if isinstance(reply, Refused):
-            raise ZygoteError(reply.why)
-        return reply.pid, reply.pidfd
-
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
