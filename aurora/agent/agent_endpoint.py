@@ -12,7 +12,7 @@ import msgspec
 import zmq
 import zmq.asyncio
 
-from aurora.agent.endpoint import Endpoint, new_epoch, now_ms
+from aurora.agent.endpoint import Endpoint, new_epoch, now_ms, send_frames
 from aurora.agent.protocol import (
     Ack,
     Heartbeat,
@@ -116,7 +116,7 @@ class AgentEndpoint(Endpoint):
         if self._sync is None:
             return False
         try:
-            self._sync.send(encode(msg), zmq.NOBLOCK)
+            send_frames(self._sync, encode(msg))
             self._last_sent = time.monotonic()
             self._kick()
             return True

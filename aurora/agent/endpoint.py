@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import zmq
 import zmq.asyncio
+from zmq.backend import Socket as _RawSocket
 
 from aurora.agent.security import (
     HandshakeMonitor,
@@ -26,6 +27,40 @@ log = logging.getLogger(__name__)
 # The loop wakes on ZeroMQ's edge-triggered FD; this bounds the wait should an edge be missed
 # anyway (sends on the shadow socket are followed by an explicit check, see _kick).
 _SAFETY_S = 0.5
+
+
+# Frame I/O on the synchronous shadow through pyzmq's compiled socket methods: its Python layer
+# (send_multipart, recv_multipart, Flag arithmetic, option attributes) cost several us per
+# message, more than ZeroMQ itself, on a path that carries every launch and status batch.
+_raw_send = _RawSocket.send
+_raw_recv = _RawSocket.recv
+_raw_get = _RawSocket.get
+_NOBLOCK = int(zmq.NOBLOCK)
+_MORE_NOBLOCK = int(zmq.SNDMORE) | _NOBLOCK
+_RCVMORE = int(zmq.RCVMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+
+
+def send_frames(sock: zmq.Socket[bytes], *frames: bytes) -> None:
+    """``sock.send_multipart(frames, NOBLOCK)``: raises zmq.Again (high-water mark) or
+    ZMQError (e.g. EHOSTUNREACH for an unknown ROUTER peer) on the first frame that fails."""
+    last = len(frames) - 1
+    for i, frame in enumerate(frames):
+        _raw_send(sock, frame, _NOBLOCK if i == last else _MORE_NOBLOCK)
+
+
+def recv_frames(sock: zmq.Socket[bytes]) -> list[bytes]:
+    """``sock.recv_multipart(NOBLOCK)``: raises zmq.Again when nothing is waiting."""
+    frames = [_raw_recv(sock, _NOBLOCK)]
+    while _raw_get(sock, _RCVMORE):
+        frames.append(_raw_recv(sock, _NOBLOCK))
+    return frames
+
+
+def input_waiting(sock: zmq.Socket[bytes]) -> bool:
+    """A message waits (reading EVENTS also re-arms ZeroMQ's notification fd)."""
+    return bool(_raw_get(sock, _EVENTS) & _POLLIN)
 
 
 def merge_ranges(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
@@ -160,7 +195,7 @@ class Endpoint:
         while True:
             await asyncio.sleep(_SAFETY_S)
             sync = self._sync
-            if sync is not None and sync.EVENTS & zmq.POLLIN:
+            if sync is not None and input_waiting(sync):
                 self._wake()
 
     def _kick(self) -> None:
@@ -174,7 +209,7 @@ class Endpoint:
 
     def _check_input(self) -> None:
         sync = self._sync
-        if sync is not None and sync.EVENTS & zmq.POLLIN:
+        if sync is not None and input_waiting(sync):
             self._wake()
         else:
             self._kicked = False
@@ -184,13 +219,13 @@ class Endpoint:
         drain has passed."""
         if self._drain_timer is not None:
             if self._sync is not None:
-                self._sync.EVENTS  # noqa: B018 - reading it re-arms ZeroMQ's notification fd
+                input_waiting(self._sync)  # re-arms ZeroMQ's notification fd
             return
         loop = self._loop
         wait = self._last_drain + self._min_drain_interval - (loop.time() if loop else 0.0)
         if wait > 0 and loop is not None:
             if self._sync is not None:
-                self._sync.EVENTS  # noqa: B018
+                input_waiting(self._sync)
             self._drain_timer = loop.call_later(wait, self._timed_drain)
             return
         self._drain()
@@ -209,7 +244,7 @@ class Endpoint:
             return
         for _ in range(self._max_drain):
             try:
-                frames = sync.recv_multipart(zmq.NOBLOCK)
+                frames = recv_frames(sync)
             except zmq.Again:
                 break
             try:

@@ -20,6 +20,7 @@ from aurora.agent.endpoint import (
     merge_ranges,
     new_epoch,
     now_ms,
+    send_frames,
 )
 from aurora.agent.protocol import (
     Ack,
@@ -155,7 +156,7 @@ class SchedulerEndpoint(Endpoint):
         if self._sync is None:
             return False
         try:
-            self._sync.send_multipart((identity, encode(msg)), zmq.NOBLOCK)
+            send_frames(self._sync, identity, encode(msg))
             self.stats.messages_out += 1
             peer = self.peers.get(identity)
             if peer is not None:
