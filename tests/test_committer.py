@@ -165,3 +165,37 @@ def test_real_storage_round_trip(tmp_path: Path) -> None:
         again.close()
 
     asyncio.run(scenario())
+
+
+def test_writes_start_at_least_min_interval_apart_and_a_lone_one_goes_at_once() -> None:
+    async def scenario() -> None:
+        storage = SlowSyncStorage()
+        storage.release.set()  # fsyncs return at once
+
+        def instant_sync() -> None:
+            storage.synced_upto.append(storage.last_seq)
+
+        storage.sync_wal = instant_sync  # type: ignore[method-assign]
+        committer = Committer(storage, min_interval=0.2)  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        assert await asyncio.wait_for(committer.commit([op(1)]), 5) == 1
+        first = loop.time() - t0
+        assert first < 0.15, f"a lone write waited {first:.3f} s"
+        # Three more soon after: they wait for the interval, then go as one write.
+        waiters = [asyncio.ensure_future(committer.commit([op(n)])) for n in (2, 3, 4)]
+        await asyncio.sleep(0.1)
+        assert len(storage.writes) == 1 and not any(w.done() for w in waiters)
+        assert await asyncio.wait_for(asyncio.gather(*waiters), 5) == [4, 4, 4]
+        assert loop.time() - t0 >= 0.2
+        assert [len(txns) for txns, _ in storage.writes] == [1, 3]
+        assert storage.synced_upto == [1, 4]
+        # close() writes what waits for the interval at once, follow-ups included.
+        done: list[int] = []
+        committer.submit([op(5)], lambda: done.append(5))
+        await asyncio.sleep(0)
+        assert done == []
+        committer.close()
+        assert done == [5] and storage.writes[-1] == ([(op(5),)], False)
+
+    asyncio.run(scenario())

@@ -31,9 +31,16 @@ _Group = tuple[list[AfterCommit], list["asyncio.Future[int]"], int]
 
 
 class Committer:
-    def __init__(self, storage: Storage, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(self, storage: Storage, loop: asyncio.AbstractEventLoop | None = None,
+                 min_interval: float = 0.0) -> None:
         self.storage = storage
         self._loop = loop
+        # Syncing writes start at least this far apart (seconds): under load a group then
+        # gathers what this long brings (one fsync, one pass of follow-ups); an isolated write
+        # goes at once, as the last one is long past.
+        self.min_interval = min_interval
+        self._last_write = float("-inf")
+        self._timer: asyncio.TimerHandle | None = None
         self._txns: list[Sequence[Op]] = []
         self._after: list[AfterCommit] = []
         self._waiters: list[asyncio.Future[int]] = []
@@ -74,8 +81,17 @@ class Committer:
         """Write everything pending now (unless a group is being synced: then it goes as the
         next group once that is back); follow-ups run when the write is durable."""
         self._scheduled = False
+        self._timer = None
         if self._syncing is not None:
             return
+        if self.min_interval > 0 and self.storage.sync and self._txns:
+            loop = self._loop or asyncio.get_running_loop()
+            wait = self._last_write + self.min_interval - loop.time()
+            if wait > 0:
+                self._scheduled = True
+                self._timer = loop.call_later(wait, self.flush)
+                return
+            self._last_write = loop.time()
         txns, after, waiters = self._txns, self._after, self._waiters
         self._txns, self._after, self._waiters = [], [], []
         pipelined = self.storage.sync and bool(txns)
@@ -117,6 +133,9 @@ class Committer:
         """Wait for the group being synced, write and sync what is still queued, run every
         follow-up: for a clean stop (the loop may already be gone)."""
         self._scheduled = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         syncing = self._syncing
         if syncing is not None:
             syncing.result()

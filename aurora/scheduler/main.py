@@ -30,6 +30,10 @@ from aurora.scheduler.storage import DataDirLocked, Storage
 
 log = logging.getLogger("aurora.scheduler")
 
+# Under load, writes this far apart gather what arrives meanwhile into one write and one fsync
+# (one-off-real: about 290 writes per 10,000 tasks instead of 550); a lone write waits nothing.
+COMMIT_INTERVAL_MS = 20.0
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and any extra fields."""
@@ -64,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--agent-timeout", type=float, default=30.0,
                    help="an agent silent this long loses its offer; as long again and its "
                         "tasks are LOST")
-    p.add_argument("--agent-batch-ms", type=float, default=10.0,  # local_backend.BATCH_INTERVAL_S
+    p.add_argument("--agent-batch-ms", type=float, default=20.0,  # local_backend.BATCH_INTERVAL_S
                    help="--backend local: agents' messages are taken in at most every this "
                         "many ms, each time as one batch (one storage write, one "
                         "acknowledgement per agent), as Aurora batches status updates")
@@ -77,6 +81,10 @@ def parser() -> argparse.ArgumentParser:
                    help="seconds a flapping task waits first (doubling, up to 5 min)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random host order")
     p.add_argument("--policy", choices=[p.value for p in OrderPolicy], default="random")
+    p.add_argument("--commit-interval-ms", type=float, default=COMMIT_INTERVAL_MS,
+                   help="storage writes (each ending in a fsync) start at least this many ms "
+                        "apart: under load each gathers what that time brings, as one write, "
+                        "one fsync; a lone change is written at once")
     p.add_argument("--no-fsync", action="store_true",
                    help="do not fsync each commit (faster; a machine crash may lose the last)")
     p.add_argument("--log-format", choices=("json", "text"), default="json")
@@ -140,7 +148,8 @@ async def serve(args: argparse.Namespace, storage: Storage) -> None:
                         seed=args.seed, policy=OrderPolicy(args.policy), impl=args.impl,
                         max_tasks_per_job=args.max_tasks_per_job,
                         flapping_threshold_ms=int(args.flapping_task_threshold * 1000),
-                        flapping_initial_ms=int(args.initial_flapping_task_delay * 1000))
+                        flapping_initial_ms=int(args.initial_flapping_task_delay * 1000),
+                        commit_interval_ms=args.commit_interval_ms)
     tune_gc()
     t0 = time.perf_counter()
     sched = Scheduler(storage, backend, lambda: int(time.time() * 1000), settings)
@@ -175,6 +184,10 @@ async def serve(args: argparse.Namespace, storage: Storage) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.commit_interval_ms < 0:
+        print(f"aurora-scheduler: --commit-interval-ms {args.commit_interval_ms}: must be 0 or "
+              "more", file=sys.stderr)
+        return 2
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if args.log_format == "json"
                          else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))

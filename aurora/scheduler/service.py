@@ -49,6 +49,7 @@ class Settings:
     flapping_threshold_ms: int = 300_000  # a task that ran less than this is flapping...
     flapping_initial_ms: int = 30_000  # ...and waits this long THROTTLED (doubling)
     flapping_max_ms: int = 300_000
+    commit_interval_ms: float = 0.0  # syncing storage writes start at least this far apart
 
 
 @dataclass
@@ -92,7 +93,7 @@ class Scheduler:
                              seed=self.settings.seed)
         self.groups = TaskGroups(clock_ms)
         self.jobs = Jobs(self.table)
-        self.committer = Committer(storage)
+        self.committer = Committer(storage, min_interval=self.settings.commit_interval_ms / 1000)
         self.hosts: dict[str, HostInfo] = {}
         self.host_names: list[str] = []  # table/cluster host number -> name
         self.held: dict[int, Held] = {}
