@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from aurora.agent.channel import AgentEndpoint
+from aurora.agent.outbox import Outbox
 from aurora.agent.protocol import Register, Update
 from aurora.agent.sandbox_gc import SandboxCollector
 from aurora.agent.tasks import (
@@ -89,7 +90,7 @@ class HostOptions:
     pool: PoolOptions = field(default_factory=PoolOptions)  # executors kept for later tasks
     # Statuses wait this long to go out together (a short task's STARTING, RUNNING and
     # FINISHED in one message, acknowledged once) instead of a message each.
-    report_delay: float = 0.05
+    report_delay: float = 0.1
     # A finished task's directory is removed this long after the scheduler acknowledged its
     # end (Mesos' --gc_delay: one week); 0 keeps them.
     sandbox_gc_s: float = 7 * 24 * 3600.0
@@ -100,7 +101,6 @@ class _Agent:
         self.spec = spec
         self.tasks_dir = os.path.join(root, "agents", spec.agent_id, "tasks")
         self.endpoint: AgentEndpoint | None = None
-        self.outbox: list[tuple[LocalTask | None, Update]] = []
 
 
 class AgentHost:
@@ -123,7 +123,8 @@ class AgentHost:
         self.zygote: Zygote | None = None
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._flush_scheduled = False
+        self.outbox: Outbox[_Agent, tuple[LocalTask | None, Update]] = Outbox(
+            self.options.report_delay, self._deliver)
         self._spawning: deque[LocalTask] = deque()  # asked of the zygote, in order
         self._starting: set[str] = set()  # executors not yet RUNNING or ended
         self._queued: OrderedDict[str, tuple[_Agent, LocalTask]] = OrderedDict()
@@ -157,6 +158,7 @@ class AgentHost:
         if self.zygote is None:
             self.prepare()
         loop = self._loop = asyncio.get_running_loop()
+        self.outbox.start(loop)
         assert self._sock is not None
         loop.add_reader(self._sock.fileno(), self._drain_status)
         assert self.zygote is not None
@@ -173,7 +175,7 @@ class AgentHost:
             await a.endpoint.start()
         for a in self.agents:
             self._recover(a)
-        self._flush()
+        self.outbox.flush_all()
         try:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -185,6 +187,7 @@ class AgentHost:
     async def close(self) -> None:
         """Stop talking; executors keep running (a restarted agent re-attaches to them)."""
         loop = self._loop
+        self.outbox.close()  # what it holds is in the checkpoints, reported again on restart
         for task in self.tasks.values():
             if task.pidfd >= 0:
                 if loop is not None:
@@ -464,33 +467,21 @@ class AgentHost:
             self._started(task)
         agent = self.agent_of[task.task_id]
         task.timestamp_ms = ts_ms or int(time.time() * 1000)
-        agent.outbox.append((task, Update(task.task_id, status, task.timestamp_ms, message)))
-        self._schedule_flush()
+        self.outbox.put(agent, (task, Update(task.task_id, status, task.timestamp_ms, message)))
 
     def _report_unknown(self, agent: _Agent, task_id: str, status: int,
                         message: str | None) -> None:
-        agent.outbox.append((None, Update(task_id, status, int(time.time() * 1000), message)))
-        self._schedule_flush()
+        self.outbox.put(agent, (None, Update(task_id, status, int(time.time() * 1000), message)))
 
-    def _schedule_flush(self) -> None:
-        if not self._flush_scheduled and self._loop is not None:
-            self._flush_scheduled = True
-            if self.options.report_delay > 0:
-                self._loop.call_later(self.options.report_delay, self._flush)
-            else:
-                self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        for a in self.agents:
-            if not a.outbox or a.endpoint is None:
-                continue
-            out, a.outbox = a.outbox, []
-            last = a.endpoint.report(u for _, u in out)
-            first = last - len(out) + 1
-            for i, (task, _) in enumerate(out):
-                if task is not None:
-                    task.seq = first + i
+    def _deliver(self, agent: _Agent, out: list[tuple[LocalTask | None, Update]]) -> bool:
+        if agent.endpoint is None:
+            return False
+        last = agent.endpoint.report(u for _, u in out)
+        first = last - len(out) + 1
+        for i, (task, _) in enumerate(out):
+            if task is not None:
+                task.seq = first + i
+        return True
 
     def _sandbox_removed(self, _path: str) -> None:
         self.counters["sandboxes_removed"] += 1
