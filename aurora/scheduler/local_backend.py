@@ -29,8 +29,8 @@ from aurora.scheduler.backend import BackendSink, BackendStartError, Launch, Sta
 
 log = logging.getLogger(__name__)
 BATCH = 1000
-BATCH_INTERVAL_S = 0.010  # agents' messages are taken in as one batch at most this often
-ACK_DELAY_S = 0.1  # longest an acknowledgement waits for a launch to ride on
+BATCH_INTERVAL_S = 0.020  # agents' messages are taken in as one batch at most this often
+ACK_DELAY_S = 0.5  # longest an acknowledgement waits for a launch to ride on
 
 
 class LocalBackend:
