@@ -90,7 +90,7 @@ class HostOptions:
     pool: PoolOptions = field(default_factory=PoolOptions)  # executors kept for later tasks
     # Statuses wait this long to go out together (a short task's STARTING, RUNNING and
     # FINISHED in one message, acknowledged once) instead of a message each.
-    report_delay: float = 0.1
+    report_delay: float = 0.2
     # A finished task's directory is removed this long after the scheduler acknowledged its
     # end (Mesos' --gc_delay: one week); 0 keeps them.
     sandbox_gc_s: float = 7 * 24 * 3600.0

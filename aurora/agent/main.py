@@ -82,7 +82,7 @@ def parser() -> argparse.ArgumentParser:
                         "agent; only a machine crash can cut it short, and the scheduler's "
                         "acknowledged write is the durable record. 'task' fsyncs the records "
                         "that end a process or the task, 'always' every record")
-    p.add_argument("--status-delay-ms", type=float, default=100.0, metavar="MS",
+    p.add_argument("--status-delay-ms", type=float, default=200.0, metavar="MS",
                    help="statuses wait half this to all of it to go to the scheduler together: "
                         "a short task's STARTING, RUNNING and FINISHED in one message, the "
                         "agents of this process at the same moments (see aurora/agent/outbox.py)")
