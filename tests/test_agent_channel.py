@@ -208,6 +208,48 @@ def test_resend_after_timeout_without_ack() -> None:
     run(main())
 
 
+def test_status_batch_callback_gets_the_wire_updates_and_one_token_per_run() -> None:
+    """on_status_batch: the fresh updates as sent (no copy per update), duplicates filtered,
+    one token per contiguous run; acknowledging the tokens empties the agent's buffer."""
+
+    async def main() -> None:
+        got: list[tuple[list[Update], list[AckToken]]] = []
+        ep = SchedulerEndpoint("tcp://127.0.0.1:*", on_register=lambda r: None,
+                               on_status_batch=lambda ups, toks: got.append(
+                                   (list(ups), list(toks))))
+        await ep.start()
+        a = AgentEndpoint(f"tcp://127.0.0.1:{ep.port}", reg(), reconnect_ivl_ms=20,
+                          heartbeat_interval=0.02, resend_timeout=0.1)
+        await a.start()
+        try:
+            sent = updates(3)
+            a.report(sent)
+            await until(lambda: len(got) == 1)
+            assert got[0][0] == sent
+            assert [(t.lo, t.hi) for t in got[0][1]] == [(1, 3)]
+            await until(lambda: ep.stats.duplicates >= 3)  # resent unacked: filtered
+            a.report(updates(2, start=3))
+            await until(lambda: sum(len(u) for u, _ in got) == 5)
+            fresh = [u for ups, _ in got[1:] for u in ups]
+            assert [u.task_id for u in fresh] == ["task-3", "task-4"]
+            ep.ack([t for _, toks in got for t in toks], hold=False)
+            await until(lambda: not a.unacked)
+            assert ep.stats.updates == 5
+        finally:
+            await a.close()
+            await ep.close()
+
+    run(main())
+
+
+def test_exactly_one_status_callback_is_required() -> None:
+    with pytest.raises(TypeError, match="one of on_status and on_status_batch"):
+        SchedulerEndpoint("tcp://127.0.0.1:*", on_register=lambda r: None)
+    with pytest.raises(TypeError, match="one of on_status and on_status_batch"):
+        SchedulerEndpoint("tcp://127.0.0.1:*", on_register=lambda r: None,
+                          on_status=lambda u: None, on_status_batch=lambda u, t: None)
+
+
 def test_garbage_is_dropped_and_counted_endpoint_keeps_serving() -> None:
     async def main() -> None:
         s, a, close = await pair()

@@ -51,6 +51,17 @@ class Launch(msgspec.Struct, frozen=True):
     job: str = ""  # role/env/name
 
 
+class StatusLike(Protocol):
+    """What the scheduler reads of a status update."""
+
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def message(self) -> str | None: ...
+
+
 class StatusUpdate(msgspec.Struct, frozen=True):
     """What an agent says happened to a task. ``ack`` is the backend's token for acknowledging
     it once the scheduler has persisted its effect (None: nothing to acknowledge)."""
@@ -74,6 +85,11 @@ class BackendSink(Protocol):
 
     def status_updates(self, updates: Sequence[StatusUpdate]) -> None:
         """A batch of updates, in the order the backend received them."""
+
+    def status_batch(self, updates: Sequence[StatusLike], tokens: Sequence[object]) -> None:
+        """The same, as any objects with ``task_id``, ``status`` and ``message`` (the agent
+        channel passes its wire structs through), and the backend's tokens to acknowledge (all
+        of them) once every update's effect is persisted."""
 
     def connected(self) -> None:
         """The backend (re)connected: the scheduler reconciles every task it believes live."""

@@ -25,7 +25,13 @@ import zmq
 from aurora.agent.channel import SchedulerEndpoint
 from aurora.agent.protocol import Heartbeat, Register
 from aurora.model.status import ScheduleStatus as S
-from aurora.scheduler.backend import BackendSink, BackendStartError, Launch, StatusUpdate
+from aurora.scheduler.backend import (
+    BackendSink,
+    BackendStartError,
+    Launch,
+    StatusLike,
+    StatusUpdate,
+)
 
 log = logging.getLogger(__name__)
 BATCH = 1000
@@ -58,7 +64,7 @@ class LocalBackend:
         if self.curve is not None:
             kwargs["curve"] = self.curve
         self.endpoint = SchedulerEndpoint(
-            self.address, on_register=self._registered, on_status=self._status,
+            self.address, on_register=self._registered, on_status_batch=self._status,
             on_heartbeat=self._heartbeat, on_agent_lost=self._lost,
             heartbeat_interval=self.heartbeat_interval, agent_timeout=self.agent_timeout,
             batch_interval=self.batch_interval, ack_delay=ACK_DELAY_S, **kwargs)
@@ -99,9 +105,9 @@ class LocalBackend:
             for i in range(0, len(ids), BATCH):
                 self._send_reconcile(reg.agent_id, ids[i:i + BATCH])
 
-    def _status(self, updates: Sequence[StatusUpdate]) -> None:
+    def _status(self, updates: Sequence[StatusLike], tokens: Sequence[object]) -> None:
         assert self.sink is not None
-        self.sink.status_updates(updates)
+        self.sink.status_batch(updates, tokens)
 
     def _heartbeat(self, agent_id: str, hb: Heartbeat) -> None:
         pass

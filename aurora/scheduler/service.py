@@ -21,7 +21,7 @@ from typing import Any
 from aurora._fastpath import load
 from aurora.model.status import SLAVE_ASSIGNED_STATES, TERMINAL_STATES
 from aurora.model.status import ScheduleStatus as S
-from aurora.scheduler.backend import Backend, HostInfo, Launch, StatusUpdate
+from aurora.scheduler.backend import Backend, HostInfo, Launch, StatusLike, StatusUpdate
 from aurora.scheduler.committer import Committer
 from aurora.scheduler.engine import Engine, OrderPolicy, cpu_milli
 from aurora.scheduler.jobs import Jobs
@@ -375,12 +375,21 @@ class Scheduler:
 
     # ------------------------------------------------------------------ status updates
     def status_updates(self, updates: Sequence[StatusUpdate]) -> None:
-        for i in range(0, len(updates), STATUS_BATCH):
-            self._status_batch(updates[i:i + STATUS_BATCH])
+        """Updates each carrying its own acknowledgement token (or None)."""
+        self.status_batch(updates, [u.ack for u in updates if u.ack is not None])
 
-    def _status_batch(self, batch: Sequence[StatusUpdate]) -> None:
+    def status_batch(self, updates: Sequence[StatusLike], tokens: Sequence[object]) -> None:
+        """UPDATES in order; TOKENS go to ``backend.ack`` once all their effects are written
+        (they ride with the last chunk: commits are in order)."""
+        n = len(updates)
+        for i in range(0, n, STATUS_BATCH):
+            self._status_batch(updates[i:i + STATUS_BATCH],
+                               tokens if i + STATUS_BATCH >= n else ())
+
+    def _status_batch(self, batch: Sequence[StatusLike], tokens: Sequence[object]) -> None:
         self.stats.status_updates += len(batch)
-        slots = self.table.lookup([u.task_id for u in batch])
+        ids = [u.task_id for u in batch]
+        slots = self.table.lookup(ids)
         total = Effects()
         unknown_kills: list[str] = []
         now = self.clock_ms()
@@ -391,10 +400,8 @@ class Scheduler:
             except ValueError as exc:  # an unknown status number: drop the run, keep serving
                 log.warning("dropped %d updates: %s", len(idx or batch), exc)
                 continue
-            unknown_kills += [batch[idx[p] if idx is not None else p].task_id
-                              for p in eff.kill_unknown]
+            unknown_kills += [ids[idx[p] if idx is not None else p] for p in eff.kill_unknown]
             _merge(total, eff)
-        tokens = [u.ack for u in batch if u.ack is not None]
         self.apply(total, kill_ids=unknown_kills,
                    after=(lambda: self.backend.ack(tokens)) if tokens else None)
 
@@ -508,7 +515,7 @@ def tune_gc() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-def _transition_groups(batch: Sequence[StatusUpdate]
+def _transition_groups(batch: Sequence[StatusLike]
                        ) -> list[tuple[int, str | None, list[int] | None]]:
     """How to apply BATCH in few transition calls, each task's updates in their order:
     (status, message, positions) per call, positions None for the whole batch.
@@ -518,27 +525,30 @@ def _transition_groups(batch: Sequence[StatusUpdate]
     instead: one call per (wave, status, message), an update being in wave k when it is its
     task's k-th in the batch."""
     n = len(batch)
-    runs: list[int] = []  # where each run starts
-    prev: tuple[int, str | None] | None = None
-    for i, u in enumerate(batch):
-        key = (u.status, u.message)
-        if key != prev:
+    if not n:
+        return []
+    statuses = [u.status for u in batch]
+    messages = [u.message for u in batch]
+    s0, m0 = statuses[0], messages[0]
+    if statuses.count(s0) == n and messages.count(m0) == n:  # one run (a storm's batches)
+        return [(s0, m0, None)]
+    runs = [0]  # where each run starts
+    for i in range(1, n):
+        if statuses[i] != statuses[i - 1] or messages[i] != messages[i - 1]:
             runs.append(i)
-            prev = key
-    if len(runs) == 1:
-        return [(batch[0].status, batch[0].message, None)] if n else []
     if len(runs) * 8 <= n:
         ends = [*runs[1:], n]
-        return [(batch[a].status, batch[a].message, list(range(a, b)))
+        return [(statuses[a], messages[a], list(range(a, b)))
                 for a, b in zip(runs, ends, strict=True)]
     groups: dict[tuple[int, int, str | None], list[int]] = {}
     nth: dict[str, int] = {}
     for i, u in enumerate(batch):
         k = nth.get(u.task_id, 0)
         nth[u.task_id] = k + 1
-        group = groups.get((k, u.status, u.message))
+        key = (k, statuses[i], messages[i])
+        group = groups.get(key)
         if group is None:
-            groups[(k, u.status, u.message)] = [i]
+            groups[key] = [i]
         else:
             group.append(i)
     return [(key[1], key[2], groups[key]) for key in sorted(groups, key=_wave)]

@@ -83,15 +83,15 @@ async def _run(data_dir: str, impl: str, agents: int, tasks: int,
             j += 1
         finished = int(S.FINISHED)
         cpu0 = wall0 = None
-        apply_updates = sched.status_updates
+        apply_batch = sched.status_batch  # what LocalBackend calls
 
-        def first_updates(updates: object) -> None:  # the clock starts with the first batch
-            nonlocal cpu0, wall0
+        def first_updates(updates: object, tokens: object) -> None:  # the clock starts
+            nonlocal cpu0, wall0                                     # with the first batch
             if cpu0 is None:
                 cpu0, wall0 = time.process_time(), time.perf_counter()
-            apply_updates(updates)  # type: ignore[arg-type]
+            apply_batch(updates, tokens)  # type: ignore[arg-type]
 
-        sched.status_updates = first_updates  # type: ignore[method-assign]
+        sched.status_batch = first_updates  # type: ignore[method-assign]
         while proc.poll() is None:
             await asyncio.sleep(0.01)
             if runner.done():
