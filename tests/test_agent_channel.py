@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
@@ -476,5 +477,33 @@ def test_an_acknowledgement_rides_on_the_next_launch_or_goes_alone_after_the_del
         finally:
             await a.close()
             await s.ep.close()
+
+    run(main())
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+def test_endpoint_io_threads_run_as_sched_batch() -> None:
+    def io_threads() -> dict[int, int]:
+        out = {}
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/comm") as fp:
+                if fp.read().startswith("ZMQbg/IO"):
+                    out[int(tid)] = os.sched_getscheduler(int(tid))
+        return out
+
+    async def main() -> None:
+        before = io_threads()  # other tests' contexts may live on in this process
+        ctx = zmq.asyncio.Context()
+        try:
+            ep = SchedulerEndpoint("tcp://127.0.0.1:*", on_register=lambda r: None,
+                                   on_status=lambda u: None, ctx=ctx)
+            await ep.start()
+            try:
+                new = {t: p for t, p in io_threads().items() if t not in before}
+                assert new and all(p == os.SCHED_BATCH for p in new.values()), new
+            finally:
+                await ep.close()
+        finally:
+            ctx.destroy(0)
 
     run(main())
