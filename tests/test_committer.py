@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from aurora.scheduler.committer import Committer
-from aurora.scheduler.records import SaveQuota
+from aurora.scheduler.records import EncodedTasks, SaveQuota
 from aurora.scheduler.storage import Storage
 
 
@@ -197,5 +197,48 @@ def test_writes_start_at_least_min_interval_apart_and_a_lone_one_goes_at_once() 
         assert done == []
         committer.close()
         assert done == [5] and storage.writes[-1] == ([(op(5),)], False)
+
+    asyncio.run(scenario())
+
+
+def test_a_backlog_is_written_in_pieces_each_followed_up_after_its_own_fsync() -> None:
+    async def scenario() -> None:
+        storage = SlowSyncStorage()
+        committer = Committer(storage)  # type: ignore[arg-type]
+        committer.max_group_rows = 5
+        done: list[int] = []
+
+        def rows(n: int, tag: int) -> list[EncodedTasks]:
+            return [EncodedTasks([b"t%d-%d" % (tag, i) for i in range(n)], [b"r"] * n)]
+
+        committer.submit([op(0)], lambda: done.append(0))
+        await _until(storage.sync_started.is_set, "the first fsync")
+        # While it syncs: 3 + 3 + 3 rows, a follow-up alone, one transaction over the limit.
+        committer.submit(rows(3, 1), lambda: done.append(1))
+        committer.submit(rows(3, 2), lambda: done.append(2))
+        committer.submit([], lambda: done.append(22))  # rides with transaction 2
+        waiter = asyncio.ensure_future(committer.commit(rows(3, 3)))
+        await asyncio.sleep(0)  # commit() queues its transaction
+        committer.submit(rows(9, 4), lambda: done.append(4))
+        await asyncio.sleep(0)
+        sizes: list[list[int]] = []
+        for expect_done in ([0], [0, 1], [0, 1, 2, 22]):
+            storage.sync_started.clear()
+            storage.release.set()
+            await _until(lambda e=expect_done: done == e, f"follow-ups {expect_done}")
+        assert not waiter.done()  # its piece is not synced yet
+        storage.sync_started.clear()
+        storage.release.set()
+        await _until(waiter.done, "the waiter of transaction 3")
+        assert done == [0, 1, 2, 22]
+        storage.release.set()
+        await _until(lambda: done == [0, 1, 2, 22, 4], "the last piece")
+        for txns, _ in storage.writes:
+            sizes.append([sum(len(o.keys) if isinstance(o, EncodedTasks) else 1 for o in t)
+                          for t in txns])
+        # At most 5 rows a write, unless one transaction alone has more; order kept.
+        assert sizes == [[1], [3], [3], [3], [9]]
+        assert waiter.result() == 4
+        committer.close()
 
     asyncio.run(scenario())

@@ -21,13 +21,23 @@ import concurrent.futures
 import logging
 from collections.abc import Callable, Sequence
 
-from aurora.scheduler.records import Op
+from aurora.scheduler.records import EncodedTasks, Op
 from aurora.scheduler.storage import Storage
 
 log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], None]
 _Group = tuple[list[AfterCommit], list["asyncio.Future[int]"], int]
+
+# A write holds at most about this many task rows (more only when one transaction has more):
+# what arrives faster than that is written in pieces of this size, each synced while the loop
+# goes on. A storm once made groups of 570,000 rows (190 MB in one WriteBatch): the loop stood
+# still for the whole write, and memory that large comes fresh from the kernel every time.
+MAX_GROUP_ROWS = 50_000
+
+
+def _rows(ops: Sequence[Op]) -> int:
+    return sum(len(op.keys) if isinstance(op, EncodedTasks) else 1 for op in ops)
 
 
 class Committer:
@@ -42,8 +52,11 @@ class Committer:
         self._last_write = float("-inf")
         self._timer: asyncio.TimerHandle | None = None
         self._txns: list[Sequence[Op]] = []
-        self._after: list[AfterCommit] = []
-        self._waiters: list[asyncio.Future[int]] = []
+        # Follow-ups and waiters, each with the number of transactions queued up to its own:
+        # it belongs to the group that writes that many.
+        self._after: list[tuple[int, AfterCommit]] = []
+        self._waiters: list[tuple[int, asyncio.Future[int]]] = []
+        self.max_group_rows = MAX_GROUP_ROWS
         self._scheduled = False
         self._syncer: concurrent.futures.ThreadPoolExecutor | None = None
         self._syncing: concurrent.futures.Future[None] | None = None
@@ -56,15 +69,15 @@ class Committer:
         if ops:
             self._txns.append(tuple(ops))
         if after is not None:
-            self._after.append(after)
+            self._after.append((len(self._txns), after))
         self._schedule()
 
     async def commit(self, ops: Sequence[Op]) -> int:
         """Queue a transaction and wait until it is durable; returns the last sequence number."""
         loop = self._loop or asyncio.get_running_loop()
         fut: asyncio.Future[int] = loop.create_future()
-        self._waiters.append(fut)
         self.submit(ops)
+        self._waiters.append((len(self._txns), fut))
         return await fut
 
     @property
@@ -92,8 +105,7 @@ class Committer:
                 self._timer = loop.call_later(wait, self.flush)
                 return
             self._last_write = loop.time()
-        txns, after, waiters = self._txns, self._after, self._waiters
-        self._txns, self._after, self._waiters = [], [], []
+        txns, after, waiters = self._take()
         pipelined = self.storage.sync and bool(txns)
         try:
             self.storage.commit(txns, defer_sync=pipelined)
@@ -112,6 +124,27 @@ class Committer:
         syncing = self._syncing = self._syncer.submit(self.storage.sync_wal)
         syncing.add_done_callback(
             lambda f: loop.call_soon_threadsafe(self._synced, f))
+
+    def _take(self) -> tuple[list[Sequence[Op]], list[AfterCommit], list[asyncio.Future[int]]]:
+        """The next group: queued transactions up to ``max_group_rows`` rows (at least one),
+        with the follow-ups and waiters that came with them."""
+        txns = self._txns
+        k, rows, limit = 0, 0, self.max_group_rows
+        while k < len(txns):
+            rows += _rows(txns[k])
+            if k and rows > limit:
+                break
+            k += 1
+        if k == len(txns):
+            after, waiters = [fn for _, fn in self._after], [f for _, f in self._waiters]
+            self._txns, self._after, self._waiters = [], [], []
+            return txns, after, waiters
+        self._txns = txns[k:]
+        after = [fn for at, fn in self._after if at <= k]
+        self._after = [(at - k, fn) for at, fn in self._after if at > k]
+        waiters = [f for at, f in self._waiters if at <= k]
+        self._waiters = [(at - k, f) for at, f in self._waiters if at > k]
+        return txns[:k], after, waiters
 
     def _synced(self, syncing: concurrent.futures.Future[None]) -> None:
         if syncing is not self._syncing:
@@ -144,9 +177,8 @@ class Committer:
             assert group is not None
             self.syncs += 1
             self._follow_up(*group)
-        if self._txns or self._after or self._waiters:
-            txns, after, waiters = self._txns, self._after, self._waiters
-            self._txns, self._after, self._waiters = [], [], []
+        while self._txns or self._after or self._waiters:
+            txns, after, waiters = self._take()
             self.storage.commit(txns)
             self.flushes += 1
             self._follow_up(after, waiters, self.storage.last_seq)
