@@ -103,3 +103,33 @@ def test_flush_all_sends_at_once_and_a_closed_outbox_keeps_its_items() -> None:
 def test_a_negative_delay_is_refused() -> None:
     with pytest.raises(ValueError, match="delay -1"):
         Outbox(-1, lambda _k, _i: True)
+
+
+def test_an_urgent_item_sends_its_agent_at_the_next_tick_with_what_waits() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        sent: list[tuple[str, list[int]]] = []
+        t0 = loop.time()
+        box: Outbox[str, int] = Outbox(1.0, lambda k, items: sent.append((k, items)) is None,
+                                       wall=lambda: loop.time() - t0)
+        box.start(loop)  # ticks at 0.5, 1.0, 1.5, ... (while something waits)
+
+        async def at(t: float) -> None:
+            await asyncio.sleep(t0 + t - loop.time())
+
+        box.put("a", 1)
+        await at(0.75)  # the tick at 0.5 sent it
+        assert sent == [("a", [1])]
+        box.put("a", 2)
+        box.put("b", 20)
+        box.put("a", 3, urgent=True)  # waited nothing: a goes at the next tick all the same
+        await at(1.1)
+        assert sent == [("a", [1]), ("a", [2, 3])]  # b (due 1.25) waits
+        box.put("a", 4)  # pending anew: the stale due entry of [2, 3] must not send it early
+        await at(1.55)
+        assert sent == [("a", [1]), ("a", [2, 3]), ("b", [20])]  # a's 4 is due at 1.6
+        await at(2.1)
+        assert sent[-1] == ("a", [4]) and len(box) == 0
+        box.close()
+
+    asyncio.run(scenario())

@@ -467,11 +467,13 @@ class AgentHost:
             self._started(task)
         agent = self.agent_of[task.task_id]
         task.timestamp_ms = ts_ms or int(time.time() * 1000)
-        self.outbox.put(agent, (task, Update(task.task_id, status, task.timestamp_ms, message)))
+        self.outbox.put(agent, (task, Update(task.task_id, status, task.timestamp_ms, message)),
+                        urgent=status in TERMINAL)  # its end frees the agent: no long hold
 
     def _report_unknown(self, agent: _Agent, task_id: str, status: int,
                         message: str | None) -> None:
-        self.outbox.put(agent, (None, Update(task_id, status, int(time.time() * 1000), message)))
+        self.outbox.put(agent, (None, Update(task_id, status, int(time.time() * 1000), message)),
+                        urgent=True)
 
     def _deliver(self, agent: _Agent, out: list[tuple[LocalTask | None, Update]]) -> bool:
         if agent.endpoint is None:
