@@ -23,6 +23,8 @@ from bench.registry import ProgressFn, RunContext, Scenario, all_scenarios, get
 from bench.report import Reporter
 from bench.result import C_REFERENCE, COMPILED, PURE, Report, Result, write_report
 from bench.scenarios import ScenarioImportError, load_all
+from bench.settle import NOTE as SETTLED
+from bench.settle import settle_machine
 
 DEFAULT_OUT = CHECKOUT / "bench" / "results" / "latest.json"
 NO_EXTENSIONS_ENV = "AURORA_NO_EXTENSIONS"
@@ -166,7 +168,11 @@ def cmd_run(args: argparse.Namespace, reporter: Reporter) -> int:
                         rows = profiled.results
                         reporter.info(f"flame graph: {profiled.svg}")
                     else:
+                        settled = not args.quick and settle_machine()
                         rows = run_in_process(scenario, impl, args.quick, progress)
+                        if settled:
+                            for row in rows:
+                                row.notes = f"{row.notes}; {SETTLED}" if row.notes else SETTLED
                 except ProfileError as exc:
                     failed.append(f"{scenario.name} ({impl})")
                     reporter.fail(scenario.name, impl, str(exc), exc.detail)

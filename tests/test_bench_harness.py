@@ -452,3 +452,24 @@ def test_profile_falls_back_without_native(tmp_path: Path, monkeypatch: pytest.M
     assert result.impl == "pure" and result.quick
     assert "profiled without --native" in result.notes
     assert "failed to unwind native stacks" in result.notes
+
+
+def test_a_full_size_run_settles_the_machine_first_and_says_so(
+    fakes: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(cli, "settle_machine", lambda: calls.append("settle") is None)
+    out_file = tmp_path / "r.json"
+    status, _, err = run_cli("run", "fake-fast", "--impl", "compiled", "--out", str(out_file))
+    assert status == 0, err
+    assert calls == ["settle"]
+    (row,) = json.loads(out_file.read_text())["results"]
+    assert row["notes"] == "ran compiled; machine settled first (sync, clean caches dropped)"
+    # --quick (CI's smoke run) does not; nor is a run said to be settled when it was not
+    status, _, err = run_cli("run", "fake-fast", "--quick", "--impl", "compiled",
+                             "--out", str(out_file))
+    assert status == 0 and calls == ["settle"]
+    monkeypatch.setattr(cli, "settle_machine", lambda: False)
+    status, _, err = run_cli("run", "fake-fast", "--impl", "compiled", "--out", str(out_file))
+    (row,) = json.loads(out_file.read_text())["results"]
+    assert status == 0 and row["notes"] == "ran compiled"

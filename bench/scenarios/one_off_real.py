@@ -15,7 +15,8 @@ Figures per run: seconds from createJob to the last task FINISHED (the scheduler
 ``tasks_ended_FINISHED`` in /vars.json, polled every 0.1 s: finished tasks are pruned past 100
 per job, as Aurora does, so the store's own count would not do), tasks/s, and the scheduler
 process's own CPU seconds per task (utime + stime from /proc over the same interval). Each run
-starts a fresh cluster; the first run's files are deleted after the second.
+starts a fresh cluster; the first run's files are deleted after the second (the bench settles
+the machine before each scenario: see :mod:`bench.settle`).
 """
 
 from __future__ import annotations
@@ -223,9 +224,9 @@ class OneOffReal(Scenario):
     def run(self, ctx: RunContext) -> list[Result]:
         shape = QUICK if ctx.quick else FULL
         rows = []
-        # The first run's 10,000 sandboxes are deleted only after the second run: ext4 makes
-        # every new inode skip the ones freed in the last minutes (each skip a lookup), so a
-        # second run started right after deleting 140,000 inodes pays for the deletion.
+        # The first run's 10,000 sandboxes are deleted only after the second run: ext4 without
+        # a journal makes every new inode skip the ones freed in the last minutes (each skip a
+        # lookup), so a run started right after deleting 150,000 inodes pays for the deletion.
         trash: list[Path] = []
         try:
             for i, constrained in enumerate((False, True)):
