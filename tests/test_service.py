@@ -255,7 +255,7 @@ def test_an_ended_task_keeps_its_assigned_ports(tmp_path: Path, impl: str) -> No
 def test_transition_groups_keep_each_tasks_order_in_every_shape() -> None:
     """Whole batch, runs of neighbours, or waves: every update is applied once, and each
     task's updates in the order they came."""
-    from aurora.scheduler.service import _transition_groups
+    from aurora.scheduler.status_groups import transition_groups as _transition_groups
 
     def u(task: str, st: S, msg: str | None = None) -> StatusUpdate:
         return StatusUpdate(task, int(st), 0, msg, None)

@@ -26,6 +26,7 @@ from aurora.scheduler.committer import Committer
 from aurora.scheduler.engine import Engine, OrderPolicy, cpu_milli
 from aurora.scheduler.jobs import Jobs
 from aurora.scheduler.records import DeleteTasks, EncodedTasks, Op, SaveMeta, TaskRecord
+from aurora.scheduler.status_groups import transition_groups
 from aurora.scheduler.storage import Storage
 from aurora.scheduler.task_groups import TaskGroups
 from aurora.state.effects import Effects
@@ -393,7 +394,7 @@ class Scheduler:
         total = Effects()
         unknown_kills: list[str] = []
         now = self.clock_ms()
-        for status, message, idx in _transition_groups(batch):
+        for status, message, idx in transition_groups(batch):
             try:
                 eff = self.table.transition([slots[i] for i in idx] if idx is not None
                                             else slots, status, now, message)
@@ -401,7 +402,7 @@ class Scheduler:
                 log.warning("dropped %d updates: %s", len(idx or batch), exc)
                 continue
             unknown_kills += [ids[idx[p] if idx is not None else p] for p in eff.kill_unknown]
-            _merge(total, eff)
+            total.merge(eff)
         self.apply(total, kill_ids=unknown_kills,
                    after=(lambda: self.backend.ack(tokens)) if tokens else None)
 
@@ -444,7 +445,7 @@ class Scheduler:
                     launches.append(self._launch(s, h, config, dict(zip(names, ports,
                                                                          strict=True))))
                 self.groups.remove(cid, chosen)
-                _merge(total, eff)
+                total.merge(eff)
                 placed_total += n
             if n < count:
                 self.stats.pending_reasons[cid] = placement.pending_reason()
@@ -513,60 +514,6 @@ def tune_gc() -> None:
     per task; with the default threshold (700) a million-task run spends a third of its time
     in the garbage collector. Call once at start-up, as the daemon does."""
     gc.set_threshold(100_000, 50, 100)
-
-
-def _transition_groups(batch: Sequence[StatusLike]
-                       ) -> list[tuple[int, str | None, list[int] | None]]:
-    """How to apply BATCH in few transition calls, each task's updates in their order:
-    (status, message, positions) per call, positions None for the whole batch.
-
-    Runs of equal (status, message) neighbours keep the batch's order; when the batch is all
-    short runs (many tasks' STARTING, RUNNING and FINISHED interleaved), updates go by waves
-    instead: one call per (wave, status, message), an update being in wave k when it is its
-    task's k-th in the batch."""
-    n = len(batch)
-    if not n:
-        return []
-    statuses = [u.status for u in batch]
-    messages = [u.message for u in batch]
-    s0, m0 = statuses[0], messages[0]
-    if statuses.count(s0) == n and messages.count(m0) == n:  # one run (a storm's batches)
-        return [(s0, m0, None)]
-    runs = [0]  # where each run starts
-    for i in range(1, n):
-        if statuses[i] != statuses[i - 1] or messages[i] != messages[i - 1]:
-            runs.append(i)
-    if len(runs) * 8 <= n:
-        ends = [*runs[1:], n]
-        return [(statuses[a], messages[a], list(range(a, b)))
-                for a, b in zip(runs, ends, strict=True)]
-    groups: dict[tuple[int, int, str | None], list[int]] = {}
-    nth: dict[str, int] = {}
-    for i, u in enumerate(batch):
-        k = nth.get(u.task_id, 0)
-        nth[u.task_id] = k + 1
-        key = (k, statuses[i], messages[i])
-        group = groups.get(key)
-        if group is None:
-            groups[key] = [i]
-        else:
-            group.append(i)
-    return [(key[1], key[2], groups[key]) for key in sorted(groups, key=_wave)]
-
-
-def _wave(key: tuple[int, int, str | None]) -> int:
-    return key[0]
-
-
-def _merge(into: Effects, eff: Effects) -> None:
-    into.saved.extend(eff.saved)
-    into.killed.extend(eff.killed)
-    into.created.extend(eff.created)
-    into.deleted.extend(eff.deleted)
-    into.deleted_slots.extend(eff.deleted_slots)
-    into.ended.extend(eff.ended)
-    into.noop += eff.noop
-    into.cas_failed += eff.cas_failed
 
 
 __all__ = ["Scheduler", "Settings", "tune_gc"]

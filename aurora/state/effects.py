@@ -50,6 +50,17 @@ class Effects:
             self.illegal.tolist(), self.noop, self.cas_failed, self.ended.tolist(),
         )
 
+    def merge(self, other: Effects) -> None:
+        """Add OTHER's effects (of a later bulk call) to these."""
+        self.saved.extend(other.saved)
+        self.killed.extend(other.killed)
+        self.created.extend(other.created)
+        self.deleted.extend(other.deleted)
+        self.deleted_slots.extend(other.deleted_slots)
+        self.ended.extend(other.ended)
+        self.noop += other.noop
+        self.cas_failed += other.cas_failed
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Effects) and self.as_tuple() == other.as_tuple()
 
