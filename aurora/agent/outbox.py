@@ -30,8 +30,8 @@ from typing import Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-# Agents falling due within this of the first are sent in the same pass: one timer wake-up
-# rather than one per agent when many fill at nearly the same moment.
+# At a tick, agents falling due within this much later go too: one put exactly a tick before
+# would otherwise wait a whole extra tick whenever the timer fired a hair early.
 _SLACK_S = 0.002
 
 
