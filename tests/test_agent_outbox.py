@@ -14,23 +14,27 @@ def test_updates_wait_between_half_and_all_of_the_delay_and_travel_together() ->
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
         sent: list[tuple[str, list[int], float]] = []
-        box: Outbox[str, int] = Outbox(0.2, lambda k, items: sent.append(
-            (k, items, loop.time())) is None)
-        box.start(loop)
         t0 = loop.time()
+        box: Outbox[str, int] = Outbox(0.4, lambda k, items: sent.append(
+            (k, items, loop.time())) is None, wall=lambda: loop.time() - t0)
+        box.start(loop)  # ticks at t0 + 0.2, 0.4, ...
+
+        async def at(t: float) -> None:
+            await asyncio.sleep(t0 + t - loop.time())
+
         box.put("a", 1)
-        await asyncio.sleep(0.03)
+        await at(0.06)
         box.put("a", 2)  # same agent, later: goes with the first
         box.put("b", 10)
         assert len(box) == 3
-        await asyncio.sleep(0.02)
+        await at(0.1)
         box.put("a", 3)
-        await asyncio.sleep(0.07)  # past the first tick (0.1 s)
+        await at(0.3)  # past the first tick
         assert [(k, items) for k, items, _ in sent] == [("a", [1, 2, 3])]
-        assert 0.1 - 0.01 <= sent[0][2] - t0 <= 0.2
-        await asyncio.sleep(0.12)  # b was put 0.03 s in: it waits for the second tick
+        assert 0.2 - 0.01 <= sent[0][2] - t0 <= 0.3
+        await at(0.5)  # b, put 0.06 s in, was not due at the first tick: it went at the second
         assert [(k, items) for k, items, _ in sent] == [("a", [1, 2, 3]), ("b", [10])]
-        assert 0.1 - 0.01 <= sent[1][2] - (t0 + 0.03) <= 0.2 + 0.02
+        assert 0.2 <= sent[1][2] - (t0 + 0.06) <= 0.4 + 0.05
         assert len(box) == 0
         box.close()
 
