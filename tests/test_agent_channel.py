@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import zmq
 import zmq.asyncio
+from channel_helpers import as_status_updates
 
 from aurora.agent.channel import AckToken, AgentEndpoint, SchedulerEndpoint
 from aurora.agent.protocol import (
@@ -65,10 +66,10 @@ class Sched:
             **kw,
         )
 
-    def _status(self, ups: Sequence[StatusUpdate]) -> None:
-        self.received.extend(ups)
+    def _status(self, ups: Sequence[Update], tokens: Sequence[AckToken]) -> None:
+        self.received.extend(as_status_updates(self.ep, ups, tokens))
         if self.auto_ack:
-            self.ep.ack([u.ack for u in ups])
+            self.ep.ack(tokens)
 
     def seqs(self) -> list[int]:
         """The seqs delivered: each contiguous run ends with a token naming its range."""
@@ -210,13 +211,13 @@ def test_resend_after_timeout_without_ack() -> None:
 
 
 def test_status_batch_callback_gets_the_wire_updates_and_one_token_per_run() -> None:
-    """on_status_batch: the fresh updates as sent (no copy per update), duplicates filtered,
+    """on_status: the fresh updates as sent (no copy per update), duplicates filtered,
     one token per contiguous run; acknowledging the tokens empties the agent's buffer."""
 
     async def main() -> None:
         got: list[tuple[list[Update], list[AckToken]]] = []
         ep = SchedulerEndpoint("tcp://127.0.0.1:*", on_register=lambda r: None,
-                               on_status_batch=lambda ups, toks: got.append(
+                               on_status=lambda ups, toks: got.append(
                                    (list(ups), list(toks))))
         await ep.start()
         a = AgentEndpoint(f"tcp://127.0.0.1:{ep.port}", reg(), reconnect_ivl_ms=20,
@@ -241,14 +242,6 @@ def test_status_batch_callback_gets_the_wire_updates_and_one_token_per_run() -> 
             await ep.close()
 
     run(main())
-
-
-def test_exactly_one_status_callback_is_required() -> None:
-    with pytest.raises(TypeError, match="one of on_status and on_status_batch"):
-        SchedulerEndpoint("tcp://127.0.0.1:*", on_register=lambda r: None)
-    with pytest.raises(TypeError, match="one of on_status and on_status_batch"):
-        SchedulerEndpoint("tcp://127.0.0.1:*", on_register=lambda r: None,
-                          on_status=lambda u: None, on_status_batch=lambda u, t: None)
 
 
 def test_garbage_is_dropped_and_counted_endpoint_keeps_serving() -> None:
@@ -398,9 +391,9 @@ def test_a_batch_interval_gathers_what_arrives_meanwhile_into_one_delivery() -> 
         s = Sched("tcp://127.0.0.1:*", batch_interval=0.2)
         inner = s._status
 
-        def counting(ups: Sequence[StatusUpdate]) -> None:
+        def counting(ups: Sequence[Update], tokens: Sequence[AckToken]) -> None:
             batches.append(len(ups))
-            inner(ups)
+            inner(ups, tokens)
 
         s.ep._on_status = counting
         await s.ep.start()
@@ -496,7 +489,7 @@ def test_endpoint_io_threads_run_as_sched_batch() -> None:
         ctx = zmq.asyncio.Context()
         try:
             ep = SchedulerEndpoint("tcp://127.0.0.1:*", on_register=lambda r: None,
-                                   on_status=lambda u: None, ctx=ctx)
+                                   on_status=lambda u, t: None, ctx=ctx)
             await ep.start()
             try:
                 new = {t: p for t, p in io_threads().items() if t not in before}

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import zmq
 import zmq.asyncio
+from channel_helpers import as_status_updates
 
-from aurora.agent.channel import AgentEndpoint, SchedulerEndpoint
+from aurora.agent.channel import AckToken, AgentEndpoint, SchedulerEndpoint
 from aurora.agent.keygen import main as keygen_main
 from aurora.agent.protocol import Register, Update
 from aurora.agent.security import (
@@ -90,9 +91,9 @@ class Sched:
             address, on_register=self.registered.append, on_status=self._status, **kw
         )
 
-    def _status(self, ups: Sequence[StatusUpdate]) -> None:
-        self.received.extend(ups)
-        self.ep.ack([u.ack for u in ups])
+    def _status(self, ups: Sequence[Update], tokens: Sequence[AckToken]) -> None:
+        self.received.extend(as_status_updates(self.ep, ups, tokens))
+        self.ep.ack(tokens)
 
 
 def agent(port: int, agent_id: str, curve: CurveClient | None = None) -> AgentEndpoint:
@@ -287,7 +288,7 @@ def test_is_not_loopback(address: str) -> None:
 def test_plaintext_scheduler_on_non_loopback_is_refused() -> None:
     for address in ("tcp://0.0.0.0:0", "tcp://*:5555", "tcp://10.0.0.1:5555"):
         with pytest.raises(PlaintextNotAllowed, match=r"plaintext .* loopback only") as e:
-            SchedulerEndpoint(address, on_register=lambda r: None, on_status=lambda u: None)
+            SchedulerEndpoint(address, on_register=lambda r: None, on_status=lambda u, t: None)
         assert isinstance(e.value, ValueError)
         assert "CurveServer.from_files" in str(e.value) and "keygen" in str(e.value)
 
@@ -301,7 +302,7 @@ def test_plaintext_agent_to_non_loopback_is_refused() -> None:
 def test_curve_allows_non_loopback_addresses(keys: Keys) -> None:
     """With keys, wildcard binds and remote hosts are accepted (nothing is started here)."""
     SchedulerEndpoint(
-        "tcp://0.0.0.0:0", on_register=lambda r: None, on_status=lambda u: None,
+        "tcp://0.0.0.0:0", on_register=lambda r: None, on_status=lambda u, t: None,
         curve=keys.server(),
     )  # fmt: skip
     AgentEndpoint("tcp://sched.example.com:5555", reg("agent-1"), curve=keys.client("agent-1"))

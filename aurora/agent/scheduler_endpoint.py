@@ -41,7 +41,7 @@ from aurora.agent.security import (
     ServerGuard,
     require_loopback,
 )
-from aurora.scheduler.backend import Launch, StatusUpdate
+from aurora.scheduler.backend import Launch
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +61,10 @@ class SchedulerEndpoint(Endpoint):
     """The scheduler's ROUTER. Callbacks run on the event loop:
 
     * ``on_register(reg)`` -- an agent (re)registered;
-    * ``on_status(updates)`` -- a batch of new updates (duplicates filtered), each with an
-      :class:`AckToken` as ``ack``; pass the tokens to :meth:`ack` once persisted;
-    * or, given instead, ``on_status_batch(updates, tokens)`` -- the same batch as the wire
-      :class:`Update` structs (task_id, status, timestamp_ms, message: nothing is copied per
-      update) and the :class:`AckToken` of every run of them, for :meth:`ack` once all are
-      persisted;
+    * ``on_status(updates, tokens)`` -- a drain's new updates (duplicates filtered), as the
+      wire :class:`Update` structs (task_id, status, timestamp_ms, message: nothing is copied per
+      update), and the :class:`AckToken` of each run of them (an agent's contiguous seqs, in
+      order); pass the tokens to :meth:`ack` once all the updates' effects are persisted;
     * ``on_heartbeat(agent_id, hb)`` and ``on_agent_lost(agent_id)`` (no message for
       ``agent_timeout`` seconds).
 
@@ -80,8 +78,7 @@ class SchedulerEndpoint(Endpoint):
         address: str,
         *,
         on_register: Callable[[Register], None],
-        on_status: Callable[[Sequence[StatusUpdate]], None] | None = None,
-        on_status_batch: Callable[[Sequence[Update], Sequence[AckToken]], None] | None = None,
+        on_status: Callable[[Sequence[Update], Sequence[AckToken]], None],
         on_heartbeat: Callable[[str, Heartbeat], None] | None = None,
         on_agent_lost: Callable[[str], None] | None = None,
         heartbeat_interval: float = 5.0,
@@ -100,16 +97,12 @@ class SchedulerEndpoint(Endpoint):
         self.stats = EndpointStats()
         self.peers: dict[bytes, _Peer] = {}
         self._on_register = on_register
-        if (on_status is None) == (on_status_batch is None):
-            raise TypeError("give one of on_status and on_status_batch")
         self._on_status = on_status
-        self._on_status_batch = on_status_batch
         self._on_heartbeat = on_heartbeat
         self._on_agent_lost = on_agent_lost
         self._hb_interval = heartbeat_interval
         self._agent_timeout = agent_timeout
-        self._out: list[StatusUpdate] = []  # updates of the drain in progress (on_status)
-        self._batch: list[Update] = []  # ... or these and their tokens (on_status_batch)
+        self._batch: list[Update] = []  # updates of the drain in progress, and their tokens
         self._tokens: list[AckToken] = []
         # Acknowledgements wait up to ack_delay for a launch to the same agent to ride on.
         self._ack_delay = ack_delay
@@ -241,18 +234,11 @@ class SchedulerEndpoint(Endpoint):
     # -- receiving -------------------------------------------------------------------------
 
     def _drained(self) -> None:
-        if self._on_status_batch is not None:
-            batch, tokens = self._batch, self._tokens
-            if batch:
-                self._batch, self._tokens = [], []
-                self.stats.updates += len(batch)
-                self._on_status_batch(batch, tokens)
-            return
-        out, self._out = self._out, []
-        if out:
-            self.stats.updates += len(out)
-            assert self._on_status is not None
-            self._on_status(out)
+        batch, tokens = self._batch, self._tokens
+        if batch:
+            self._batch, self._tokens = [], []
+            self.stats.updates += len(batch)
+            self._on_status(batch, tokens)
 
     def _frames(self, frames: list[bytes]) -> None:
         self.stats.messages_in += 1
@@ -308,15 +294,11 @@ class SchedulerEndpoint(Endpoint):
         fresh = peer.seen.missing(max(first, peer.floor), last)
         new = 0
         updates = batch.updates
-        if self._on_status_batch is not None:
-            for lo, hi in fresh:
-                peer.seen.add(lo, hi)
-                new += hi - lo + 1
-                self._batch.extend(updates[lo - first:hi - first + 1])
-                self._tokens.append(AckToken(identity, epoch, lo, hi))
-        else:
-            self._status_updates(peer, batch, fresh)
-            new = sum(hi - lo + 1 for lo, hi in fresh)
+        for lo, hi in fresh:
+            peer.seen.add(lo, hi)
+            new += hi - lo + 1
+            self._batch.extend(updates[lo - first:hi - first + 1])
+            self._tokens.append(AckToken(identity, epoch, lo, hi))
         if new < n:  # duplicates: acked ones are acked again (that ack must have been lost)
             self.stats.duplicates += n - new
             reack = complement_ranges(first, last, peer.acked.missing(first, last))
@@ -324,19 +306,6 @@ class SchedulerEndpoint(Endpoint):
                 reack = merge_ranges([(first, min(last, peer.floor - 1)), *reack])
             if reack:
                 self._send(identity, Ack(epoch, 0, tuple(reack)))
-
-    def _status_updates(self, peer: _Peer, batch: StatusBatch,
-                        fresh: list[tuple[int, int]]) -> None:
-        """For ``on_status``: one StatusUpdate per fresh update, the run's token on its last."""
-        out, first, updates = self._out, batch.first_seq, batch.updates
-        identity, epoch, host = peer.identity, batch.epoch, peer.register.hostname
-        for lo, hi in fresh:
-            peer.seen.add(lo, hi)
-            for u in updates[lo - first:hi - first]:
-                out.append(StatusUpdate(u.task_id, u.status, u.timestamp_ms, u.message, host))
-            u = updates[hi - first]
-            out.append(StatusUpdate(u.task_id, u.status, u.timestamp_ms, u.message, host,
-                                    AckToken(identity, epoch, lo, hi)))
 
     async def _hb_loop(self) -> None:
         # A heartbeat goes only to an agent we sent nothing else to for an interval: any

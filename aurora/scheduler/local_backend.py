@@ -64,7 +64,7 @@ class LocalBackend:
         if self.curve is not None:
             kwargs["curve"] = self.curve
         self.endpoint = SchedulerEndpoint(
-            self.address, on_register=self._registered, on_status_batch=self._status,
+            self.address, on_register=self._registered, on_status=self._status,
             on_heartbeat=self._heartbeat, on_agent_lost=self._lost,
             heartbeat_interval=self.heartbeat_interval, agent_timeout=self.agent_timeout,
             batch_interval=self.batch_interval, ack_delay=ACK_DELAY_S, **kwargs)
