@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -492,8 +493,14 @@ def test_endpoint_io_threads_run_as_sched_batch() -> None:
                                    on_status=lambda u, t: None, ctx=ctx)
             await ep.start()
             try:
-                new = {t: p for t, p in io_threads().items() if t not in before}
-                assert new and all(p == os.SCHED_BATCH for p in new.values()), new
+                def new() -> dict[int, int]:
+                    return {t: p for t, p in io_threads().items() if t not in before}
+
+                # The I/O thread sets its own policy as it starts: give it that moment.
+                with contextlib.suppress(AssertionError):
+                    await until(lambda: bool(new()) and all(
+                        p == os.SCHED_BATCH for p in new().values()))
+                assert new() and all(p == os.SCHED_BATCH for p in new().values()), new()
             finally:
                 await ep.close()
         finally:
