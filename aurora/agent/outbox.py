@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -46,18 +45,17 @@ class Outbox(Generic[K, V]):
             raise ValueError(f"delay {delay}: must be 0 or more")
         self.delay = delay
         self._deliver = deliver
-        self._pending: dict[K, list[V]] = {}
         self._tick = delay / 2
         self._wall = wall
-        self._due: deque[tuple[float, K]] = deque()  # in put order, hence in due order
-        self._due_of: dict[K, float] = {}  # each pending key's entry in _due (others: stale)
-        self._urgent: list[K] = []
+        self._pending: dict[K, list[V]] = {}  # in the order keys began waiting
+        self._since: dict[K, float] = {}  # when each key's wait began (loop time)
+        self._urgent: set[K] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.Handle | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        if self._due:
+        if self._pending:
             self._arm()
 
     def close(self) -> None:
@@ -76,24 +74,18 @@ class Outbox(Generic[K, V]):
             items.append(item)
         else:
             self._pending[key] = [item]
-            now = self._loop.time() if self._loop is not None else 0.0
-            self._due.append((now + self._tick, key))
-            self._due_of[key] = now + self._tick
+            self._since[key] = self._now()
             if self._timer is None and self._loop is not None:
                 self._arm()
         if urgent:
-            self._urgent.append(key)
-
-    def _offer(self, key: K, retry: list[K]) -> None:
-        items = self._pending.pop(key)
-        del self._due_of[key]
-        if not self._deliver(key, items):
-            self._pending[key] = items
-            retry.append(key)
+            self._urgent.add(key)
 
     def flush_all(self) -> None:
         """Offer everything now, whatever its wait so far."""
         self._send(float("inf"))
+
+    def _now(self) -> float:
+        return self._loop.time() if self._loop is not None else 0.0
 
     def _arm(self) -> None:
         assert self._loop is not None
@@ -107,24 +99,17 @@ class Outbox(Generic[K, V]):
 
     def _fire(self) -> None:
         self._timer = None
-        assert self._loop is not None
-        self._send(self._loop.time() + _SLACK_S)
+        self._send(self._now() + _SLACK_S)
 
     def _send(self, until: float) -> None:
-        retry: list[K] = []
-        due, pending, due_of = self._due, self._pending, self._due_of
-        urgent, self._urgent = self._urgent, []
-        for key in urgent:
-            if key in pending:
-                self._offer(key, retry)
-        while due and due[0][0] <= until:
-            at, key = due.popleft()
-            if due_of.get(key) == at:  # else sent early (urgent), maybe pending anew since
-                self._offer(key, retry)
-        if retry:
-            again = (self._loop.time() if self._loop is not None else 0.0) + self._tick
-            for key in retry:
-                due.append((again, key))
-                due_of[key] = again
-        if due and self._timer is None and self._loop is not None:
+        """Offer each key that waited a tick by UNTIL, or is urgent."""
+        urgent, self._urgent = self._urgent, set()
+        since, ready = self._since, until - self._tick
+        for key in [k for k in self._pending if k in urgent or since[k] <= ready]:
+            items = self._pending.pop(key)
+            del since[key]
+            if not self._deliver(key, items):
+                self._pending[key] = items  # waits another tick
+                since[key] = self._now()
+        if self._pending and self._timer is None and self._loop is not None:
             self._arm()
