@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,11 +62,6 @@ def _cpu_s(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as fp:
         fields = fp.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def _vars(port: int) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/vars.json", timeout=10) as r:
-        return dict(json.loads(r.read()))
 
 
 class VarsPoller:
@@ -136,16 +130,20 @@ class Cluster:
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.time() + timeout
-        while time.time() < deadline:
-            for p in self.procs:
-                if p.poll() is not None:
-                    raise RuntimeError(f"{p.args[2]} exited: {self.tail()}")
-            try:
-                if _vars(self.http).get("agents_connected") == self.shape.agents:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
+        poller = VarsPoller(self.http)
+        try:
+            while time.time() < deadline:
+                for p in self.procs:
+                    if p.poll() is not None:
+                        raise RuntimeError(f"{p.args[2]} exited: {self.tail()}")
+                try:
+                    if poller.get().get("agents_connected") == self.shape.agents:
+                        return
+                except (OSError, http.client.HTTPException):
+                    pass  # not serving yet
+                time.sleep(0.2)
+        finally:
+            poller.close()
         raise RuntimeError(f"the cluster did not come up: {self.tail()}")
 
     def tail(self) -> str:
