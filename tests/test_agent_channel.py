@@ -475,6 +475,43 @@ def test_an_acknowledgement_rides_on_the_next_launch_or_goes_alone_after_the_del
     run(main())
 
 
+def test_launches_to_many_agents_go_in_one_burst_and_a_missing_one_is_reported() -> None:
+    async def main() -> None:
+        got: dict[str, list[str]] = {"agent-1": [], "agent-2": []}
+        s = Sched("tcp://127.0.0.1:*", ack_delay=10.0)
+        await s.ep.start()
+        agents = [AgentEndpoint(f"tcp://127.0.0.1:{s.ep.port}", reg(name), reconnect_ivl_ms=20,
+                                on_launch=lambda ls, n=name: got[n].extend(x.task_id for x in ls))
+                  for name in got]
+        for a in agents:
+            await a.start()
+        try:
+            await until(lambda: len(s.registered) == 2)
+            agents[0].report(updates(2))
+            await until(lambda: len(s.received) == 2)  # its ack is held for a launch
+            s.ep._held_acks[b"nobody"] = (7, [(1, 1)])
+            out, dropped = s.ep.stats.messages_out, s.ep.stats.send_dropped
+
+            def ln(tid: str, agent: str) -> Launch:
+                return Launch(tid, f"{agent}.example", agent, 0, 500, 128, 64)
+
+            failed = s.ep.launch_many([("agent-1", [ln("t1", "agent-1")]),
+                                       ("nobody", [ln("t2", "nobody")]),
+                                       ("agent-2", [ln("t3", "agent-2"), ln("t4", "agent-2")])])
+            assert failed == [1]
+            assert s.ep.stats.messages_out == out + 2
+            assert s.ep.stats.send_dropped == dropped + 1
+            assert s.ep._held_acks == {b"nobody": (7, [(1, 1)])}  # kept: not sent
+            await until(lambda: got == {"agent-1": ["t1"], "agent-2": ["t3", "t4"]})
+            await until(lambda: not agents[0].unacked)  # the held ack rode on t1's launch
+        finally:
+            for a in agents:
+                await a.close()
+            await s.ep.close()
+
+    run(main())
+
+
 @pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
 def test_endpoint_io_threads_run_as_sched_batch() -> None:
     def io_threads() -> dict[int, int]:

@@ -20,6 +20,7 @@ from aurora.agent.endpoint import (
     merge_ranges,
     new_epoch,
     now_ms,
+    send_each,
     send_frames,
 )
 from aurora.agent.protocol import (
@@ -172,15 +173,50 @@ class SchedulerEndpoint(Endpoint):
             self.stats.send_dropped += 1
             return False
 
+    def _send_many(self, identities: Sequence[bytes], payloads: Sequence[bytes]) -> list[int]:
+        """Send encoded messages in one burst (:func:`send_each`); returns the positions of
+        those dropped."""
+        if self._sync is None:
+            return list(range(len(payloads)))
+        failed = send_each(self._sync, list(zip(identities, payloads, strict=True)))
+        sent = len(payloads) - len(failed)
+        self.stats.messages_out += sent
+        self.stats.send_dropped += len(failed)
+        if failed:
+            log.debug("%d sends dropped (unknown peer or high-water mark)", len(failed))
+        now, peers = time.monotonic(), self.peers
+        for identity in identities:
+            peer = peers.get(identity)
+            if peer is not None:
+                peer.last_sent = now
+        if sent:
+            self._kick()
+        return failed
+
     def launch(self, agent_id: str, launches: Sequence[Launch]) -> bool:
-        identity = agent_id.encode()
-        held = self._held_acks.pop(identity, None)
-        ack = Ack(held[0], 0, merge_ranges(held[1])) if held is not None else None
-        if self._send(identity, LaunchBatch(tuple(launches), ack)):
-            return True
-        if held is not None:
-            self._held_acks[identity] = held  # not sent: it goes on its own later
-        return False
+        return not self.launch_many([(agent_id, launches)])
+
+    def launch_many(self, batches: Sequence[tuple[str, Sequence[Launch]]]) -> list[int]:
+        """Send each (agent id, launches) of BATCHES as one LaunchBatch, with the
+        acknowledgement held for that agent riding along; all encoded first, then sent in one
+        burst. Returns the positions of the batches that could not be sent."""
+        held_acks = self._held_acks
+        identities: list[bytes] = []
+        payloads: list[bytes] = []
+        held: list[tuple[int, list[tuple[int, int]]] | None] = []
+        for agent_id, launches in batches:
+            identity = agent_id.encode()
+            h = held_acks.pop(identity, None)
+            held.append(h)
+            ack = Ack(h[0], 0, merge_ranges(h[1])) if h is not None else None
+            identities.append(identity)
+            payloads.append(encode(LaunchBatch(tuple(launches), ack)))
+        failed = self._send_many(identities, payloads)
+        for i in failed:
+            h = held[i]
+            if h is not None:  # not sent: the acknowledgement goes on its own later
+                held_acks[identities[i]] = h
+        return failed
 
     def kill(self, agent_id: str, task_ids: Sequence[str]) -> bool:
         return self._send(agent_id.encode(), KillBatch(tuple(task_ids)))
@@ -199,28 +235,32 @@ class SchedulerEndpoint(Endpoint):
             if isinstance(tok, AckToken):
                 by_peer.setdefault((tok.peer, tok.epoch), []).append((tok.lo, tok.hi))
         held = self._held_acks
+        now = not hold or self._ack_delay <= 0 or self._loop is None
+        identities: list[bytes] = []
+        payloads: list[bytes] = []
         for (identity, epoch), ranges in by_peer.items():
             peer = self.peers.get(identity)
             if peer is not None and peer.register.epoch == epoch:
                 for lo, hi in ranges:
                     peer.acked.add(max(lo, peer.floor), hi)
             waiting = held.get(identity)
-            if not hold or self._ack_delay <= 0 or self._loop is None:
-                if waiting is not None:  # what waited goes along
-                    del held[identity]
-                    if waiting[0] == epoch:
-                        ranges = [*waiting[1], *ranges]
-                    else:
-                        self._send(identity, Ack(waiting[0], 0, merge_ranges(waiting[1])))
-                self._send(identity, Ack(epoch, 0, merge_ranges(ranges)))
-                continue
-            if waiting is not None and waiting[0] != epoch:
-                self._send(identity, Ack(waiting[0], 0, merge_ranges(waiting[1])))
+            if waiting is not None and (now or waiting[0] != epoch):
+                del held[identity]
+                if waiting[0] == epoch:  # what waited goes along
+                    ranges = [*waiting[1], *ranges]
+                else:
+                    identities.append(identity)
+                    payloads.append(encode(Ack(waiting[0], 0, merge_ranges(waiting[1]))))
                 waiting = None
-            if waiting is None:
+            if now:
+                identities.append(identity)
+                payloads.append(encode(Ack(epoch, 0, merge_ranges(ranges))))
+            elif waiting is None:
                 held[identity] = (epoch, ranges)
             else:
                 waiting[1].extend(ranges)
+        if payloads:
+            self._send_many(identities, payloads)
         if held and self._ack_timer is None and self._loop is not None:
             self._ack_timer = self._loop.call_later(self._ack_delay, self.flush_acks)
 
@@ -228,8 +268,9 @@ class SchedulerEndpoint(Endpoint):
         """Send every held acknowledgement now."""
         self._ack_timer = None
         held, self._held_acks = self._held_acks, {}
-        for identity, (epoch, ranges) in held.items():
-            self._send(identity, Ack(epoch, 0, merge_ranges(ranges)))
+        if held:
+            self._send_many(list(held), [encode(Ack(epoch, 0, merge_ranges(ranges)))
+                                         for epoch, ranges in held.values()])
 
     # -- receiving -------------------------------------------------------------------------
 

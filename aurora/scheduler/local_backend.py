@@ -127,15 +127,28 @@ class LocalBackend:
     def launch(self, launches: Sequence[Launch]) -> None:
         by_agent: dict[str, list[Launch]] = {}
         for launch in launches:
-            by_agent.setdefault(launch.agent_id, []).append(launch)
+            batch = by_agent.get(launch.agent_id)
+            if batch is None:
+                by_agent[launch.agent_id] = [launch]
+            else:
+                batch.append(launch)
+        out: list[tuple[str, Sequence[Launch]]] = []
+        lost: list[str] = []
+        agent_host, host_agent = self.agent_host, self.host_agent
         for agent_id, batch in by_agent.items():
-            ok = self.endpoint is not None and agent_id in self.agent_host and \
-                self.host_agent.get(self.agent_host[agent_id]) == agent_id
-            sent = ok and all(self.endpoint.launch(agent_id, batch[i:i + BATCH])  # type: ignore[union-attr]
-                              for i in range(0, len(batch), BATCH))
-            if not sent:
-                self._answer_lost([launch.task_id for launch in batch],
-                                  f"Agent {agent_id} is not connected.")
+            host = agent_host.get(agent_id)
+            if self.endpoint is None or host is None or host_agent.get(host) != agent_id:
+                lost.append(agent_id)
+            elif len(batch) <= BATCH:
+                out.append((agent_id, batch))
+            else:
+                out += [(agent_id, batch[i:i + BATCH]) for i in range(0, len(batch), BATCH)]
+        if out:
+            assert self.endpoint is not None
+            lost += dict.fromkeys(out[i][0] for i in self.endpoint.launch_many(out))
+        for agent_id in lost:  # (an agent with a batch not sent has all of its tasks LOST)
+            self._answer_lost([launch.task_id for launch in by_agent[agent_id]],
+                              f"Agent {agent_id} is not connected.")
 
     def kill(self, task_ids: Sequence[str]) -> None:
         assert self.sink is not None
