@@ -81,12 +81,19 @@ def send_each(sock: zmq.Socket[bytes], messages: Sequence[tuple[bytes, bytes]]) 
     return failed
 
 
-def recv_frames(sock: zmq.Socket[bytes]) -> list[bytes]:
-    """``sock.recv_multipart(NOBLOCK)``: raises zmq.Again when nothing is waiting."""
-    frames = [_raw_recv(sock, _NOBLOCK)]
-    while _raw_get(sock, _RCVMORE):
-        frames.append(_raw_recv(sock, _NOBLOCK))
-    return frames
+def recv_each(sock: zmq.Socket[bytes], limit: int) -> list[list[bytes]]:
+    """Up to LIMIT waiting messages (each a list of frames), received back to back without
+    blocking; fewer when no more is waiting."""
+    out: list[list[bytes]] = []
+    for _ in range(limit):
+        try:
+            frames = [_raw_recv(sock, _NOBLOCK)]
+        except zmq.Again:
+            break
+        while _raw_get(sock, _RCVMORE):
+            frames.append(_raw_recv(sock, _NOBLOCK))
+        out.append(frames)
+    return out
 
 
 def input_waiting(sock: zmq.Socket[bytes]) -> bool:
@@ -274,19 +281,20 @@ class Endpoint:
         sync = self._sync
         if sync is None:
             return
-        for _ in range(self._max_drain):
-            try:
-                frames = recv_frames(sync)
-            except zmq.Again:
-                break
+        messages = recv_each(sync, self._max_drain)
+        self._messages(messages)
+        if len(messages) == self._max_drain:  # more may be waiting: drained without pause
+            if self._loop is not None and self._drain_timer is None:
+                self._drain_timer = self._loop.call_soon(self._timed_drain)
+        self._drained()
+
+    def _messages(self, messages: list[list[bytes]]) -> None:
+        """Handle what one drain received, in order (each message's frames)."""
+        for frames in messages:
             try:
                 self._frames(frames)
             except Exception:  # a callback failed: log it, keep serving
                 log.exception("error handling a message")
-        else:  # more may be waiting: a backlog is drained without pause
-            if self._loop is not None and self._drain_timer is None:
-                self._drain_timer = self._loop.call_soon(self._timed_drain)
-        self._drained()
 
     def _frames(self, frames: list[bytes]) -> None:
         raise NotImplementedError

@@ -281,17 +281,39 @@ class SchedulerEndpoint(Endpoint):
             self.stats.updates += len(batch)
             self._on_status(batch, tokens)
 
-    def _frames(self, frames: list[bytes]) -> None:
-        self.stats.messages_in += 1
-        if len(frames) != 2:
-            self.stats.malformed += 1
-            return
-        identity, payload = frames
-        msg = decode_or_none(payload)
-        if msg is None:
-            self.stats.malformed += 1
-            return
+    def _messages(self, messages: list[list[bytes]]) -> None:
+        stats, peers = self.stats, self.peers
+        stats.messages_in += len(messages)
         now = time.monotonic()
+        for frames in messages:
+            try:
+                if len(frames) != 2:
+                    stats.malformed += 1
+                    continue
+                identity, payload = frames
+                msg = decode_or_none(payload)
+                if msg is None:
+                    stats.malformed += 1
+                elif type(msg) is StatusBatch:  # nearly every message: checked first
+                    peer = peers.get(identity)
+                    if peer is None or msg.epoch != peer.register.epoch:
+                        self._unknown(identity)
+                    else:
+                        peer.last_seen = now
+                        self._status(peer, msg)
+                else:
+                    self._message(identity, msg, now)
+            except Exception:  # a callback failed: log it, keep serving
+                log.exception("error handling a message")
+
+    def _unknown(self, identity: bytes) -> None:
+        """Not registered with this scheduler (it restarted) or a stale agent incarnation:
+        tell it our epoch so that it re-registers and resends."""
+        self.stats.unknown_peers += 1
+        self._send(identity, Heartbeat(self.epoch, now_ms(), registered=False))
+
+    def _message(self, identity: bytes, msg: Message, now: float) -> None:
+        """Anything but a status batch."""
         if isinstance(msg, Register):
             if msg.agent_id.encode() != identity:
                 self.stats.malformed += 1
@@ -306,16 +328,11 @@ class SchedulerEndpoint(Endpoint):
             self._on_register(msg)
             return
         peer = self.peers.get(identity)
-        if peer is None or (isinstance(msg, StatusBatch) and msg.epoch != peer.register.epoch):
-            # Not registered with this scheduler (it restarted) or a stale agent incarnation:
-            # tell it our epoch so that it re-registers and resends.
-            self.stats.unknown_peers += 1
-            self._send(identity, Heartbeat(self.epoch, now_ms(), registered=False))
+        if peer is None:
+            self._unknown(identity)
             return
         peer.last_seen = now
-        if isinstance(msg, StatusBatch):
-            self._status(peer, msg)
-        elif isinstance(msg, Heartbeat):
+        if isinstance(msg, Heartbeat):
             self.stats.heartbeats += 1
             if self._on_heartbeat is not None:
                 self._on_heartbeat(peer.register.agent_id, msg)
