@@ -252,29 +252,28 @@ def test_an_ended_task_keeps_its_assigned_ports(tmp_path: Path, impl: str) -> No
     asyncio.run(scenario())
 
 
-def test_transition_groups_keep_each_tasks_order_in_every_shape() -> None:
-    """Whole batch, runs of neighbours, or waves: every update is applied once, and each
-    task's updates in the order they came."""
-    from aurora.scheduler.status_groups import transition_groups as _transition_groups
+def test_a_bad_status_number_drops_that_update_only(tmp_path: Path, impl: str,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """An update with a status number Aurora does not have is dropped with a warning naming
+    it; the rest of its batch applies in order, an unknown task gets a kill, and every
+    acknowledgement goes out once the batch is written."""
+    async def scenario() -> None:
+        clock = Clock()
+        sched, backend = await boot(tmp_path, impl, clock)
+        a, b = await actions.create_job(sched, config(), 2)
+        assert sched.schedule_once() == 2
+        await sched.committer.commit([])
+        up = [(a, int(S.STARTING)), (b, 99), (a, int(S.RUNNING)), ("no-such-task", int(S.RUNNING)),
+              (b, int(S.STARTING))]
+        with caplog.at_level("WARNING", logger="aurora.scheduler.service"):
+            sched.status_updates([StatusUpdate(t, st, clock(), None, None, ack=n)
+                                  for n, (t, st) in enumerate(up)])
+        await sched.committer.commit([])
+        assert "unknown task status number 99" in caplog.text and b in caplog.text
+        sa, sb = sched.table.lookup([a, b])
+        assert (sched.table.state(sa), sched.table.state(sb)) == (S.RUNNING, S.STARTING)
+        assert backend.killed == ["no-such-task"]
+        assert sorted(backend.acked) == list(range(len(up)))
+        sched.storage.close()
 
-    def u(task: str, st: S, msg: str | None = None) -> StatusUpdate:
-        return StatusUpdate(task, int(st), 0, msg, None)
-
-    same = [u(f"t{i}", S.RUNNING) for i in range(5)]
-    assert _transition_groups(same) == [(int(S.RUNNING), None, None)]
-    runs = [u(f"t{i}", S.STARTING) for i in range(20)] + [u(f"t{i}", S.RUNNING) for i in range(20)]
-    assert [(g[0], g[2]) for g in _transition_groups(runs)] == [
-        (int(S.STARTING), list(range(20))), (int(S.RUNNING), list(range(20, 40)))]
-    mixed = []
-    for i in range(6):
-        t = f"t{i}"
-        mixed += [u(t, S.STARTING), u(t, S.RUNNING, "ok"), u(t, S.FINISHED, "done")]
-    groups = _transition_groups(mixed)
-    assert len(groups) == 3  # one call per wave, not three per task
-    order: dict[str, list[int]] = {}
-    for status, _msg, idx in groups:
-        for i in idx or range(len(mixed)):
-            assert mixed[i].status == status
-            order.setdefault(mixed[i].task_id, []).append(i)
-    assert sorted(i for ids in order.values() for i in ids) == list(range(len(mixed)))
-    assert all(ids == sorted(ids) for ids in order.values())
+    asyncio.run(scenario())

@@ -109,6 +109,46 @@ def test_unknown_status_number_is_a_clear_error(statetable: ModuleType) -> None:
     assert w.t.dump() == before
 
 
+def test_transition_each_is_the_updates_one_by_one_in_order(statetable: ModuleType) -> None:
+    # Three tasks' interleaved STARTING/RUNNING/FINISHED, an update for an unknown task and one
+    # that is illegal (FINISHED -> RUNNING): one call, the same table and effects as one
+    # transition per update.
+    worlds = [World(statetable), World(statetable)]
+    for w in worlds:
+        w.insert([0, 1, 2])
+        w.now += 1000
+        w.t.assign([0, 1, 2], [w.hosts[0], w.hosts[1], w.hosts[2]], w.now)
+        w.now += 1000
+    batch = [(0, S.STARTING, None), (1, S.STARTING, None), (0, S.RUNNING, "up"),
+             (2, S.STARTING, None), (0, S.FINISHED, "done"), (-1, S.RUNNING, None),
+             (1, S.RUNNING, "up"), (0, S.RUNNING, None), (2, S.FAILED, "boom")]
+    each = worlds[0].t.transition_each(array("q", [b[0] for b in batch]),
+                                       [int(b[1]) for b in batch], worlds[0].now,
+                                       [b[2] for b in batch])
+    one_by_one = [worlds[1].t.transition([slot], int(to), worlds[1].now, msg)
+                  for slot, to, msg in batch]
+    assert worlds[0].t.dump() == worlds[1].t.dump()
+    for field in ("saved", "ended", "created", "killed", "deleted_slots"):
+        assert list(getattr(each, field)) == [s for e in one_by_one for s in getattr(e, field)]
+    for field in ("kill_unknown", "illegal"):  # positions: in the batch
+        assert list(getattr(each, field)) == [k for k, e in enumerate(one_by_one)
+                                              if list(getattr(e, field)) == [0]]
+    assert list(each.kill_unknown) == [5] and 7 in each.illegal
+    assert [worlds[0].t.state(s) for s in range(3)] == [S.FINISHED, S.RUNNING, S.FAILED]
+
+
+def test_transition_each_checks_every_status_before_changing_anything(
+        statetable: ModuleType) -> None:
+    w = World(statetable)
+    slot = w.reach(S.ASSIGNED)
+    before = w.t.dump()
+    with pytest.raises(UnknownStatusError, match="99"):
+        w.t.transition_each([slot, slot], [int(S.STARTING), 99], w.now)
+    assert w.t.dump() == before
+    with pytest.raises(ValueError, match="2 slots, 1 statuses"):
+        w.t.transition_each([slot, slot], [int(S.STARTING)], w.now)
+
+
 def test_illegal_transition_changes_nothing_and_is_counted(statetable: ModuleType) -> None:
     w = World(statetable)
     slot = w.reach(S.RUNNING)

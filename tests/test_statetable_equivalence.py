@@ -30,6 +30,9 @@ ops = st.lists(
                   st.sampled_from([-1, -1, -1, 0, 2, 9, 16])),
         st.tuples(st.just("assign"), slots, st.integers(0, 2)),
         st.tuples(st.just("advance"), st.sampled_from([1, 1000, 60_000, 400_000])),
+        # A status batch: each update its own status, a few unknown numbers among them.
+        st.tuples(st.just("each"), slots, st.lists(st.sampled_from([*TARGETS, 99]),
+                                                   min_size=10, max_size=10)),
         # One task through several states in a row: reaches the deep corners quickly.
         st.tuples(st.just("walk"), st.integers(0, 8), st.lists(st.sampled_from(TARGETS),
                                                                 max_size=8)),
@@ -58,6 +61,10 @@ def _run(t: Any, op: tuple, now: int) -> Any:
             return t.transition(op[1], op[2], now, message=f"to {op[2]}", expect=op[3]).as_tuple()
         if kind == "assign":
             return t.assign(op[1], [op[2]] * len(op[1]), now).as_tuple()
+        if kind == "each":
+            statuses = op[2][:len(op[1])]
+            return t.transition_each(op[1], statuses, now,
+                                     [None if x % 2 else f"m{x}" for x in statuses]).as_tuple()
         if kind == "walk":
             out = [t.assign([op[1]], [0], now).as_tuple()]
             for i, to in enumerate(op[2]):

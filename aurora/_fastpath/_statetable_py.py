@@ -368,6 +368,27 @@ class StateTable:
         eff.deleted_slots.extend(pending_free)
         return eff
 
+    def transition_each(self, slots: Sequence[int], statuses: Sequence[int], now_ms: int,
+                        messages: Sequence[str | None] | None = None) -> Effects:
+        """Move the task in ``slots[k]`` to ``statuses[k]`` (with ``messages[k]``), for every
+        k in order: what ``transition`` does for one status, for a batch whose statuses differ
+        (an agent's STARTING, RUNNING and FINISHED of many tasks, interleaved), in one call.
+        Every status is checked first: an unknown one raises UnknownStatusError and nothing
+        changes. Positions in the effects (kill_unknown, illegal) index the batch."""
+        n = len(slots)
+        if len(statuses) != n or (messages is not None and len(messages) != n):
+            raise ValueError(f"{n} slots, {len(statuses)} statuses, "
+                             f"{n if messages is None else len(messages)} messages")
+        tos = [_check_status(to) for to in statuses]
+        mids = [0] * n if messages is None else [self.intern_message(m) for m in messages]
+        eff = Effects()
+        pending_free: list[int] = []
+        for pos, s in enumerate(slots):
+            self._apply(s, tos[pos], now_ms, mids[pos], pos, -1, eff, pending_free)
+        self._release(pending_free)
+        eff.deleted_slots.extend(pending_free)
+        return eff
+
     def assign(self, slots: Sequence[int], hosts: Sequence[int], now_ms: int,
                message: str | None = None) -> Effects:
         """PENDING -> ASSIGNED for each slot, onto the host at the same position."""

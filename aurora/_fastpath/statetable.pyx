@@ -9,7 +9,7 @@ storage: a bulk call changes memory and returns an ``Effects`` for the service l
 
 from cpython cimport array
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport free, realloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 
@@ -507,6 +507,48 @@ cdef class StateTable:
             return self._finish(&out, deleted)
         finally:
             _out_free(&out)
+
+    def transition_each(self, slots, statuses, int64_t now_ms, messages=None):
+        """Move the task in ``slots[k]`` to ``statuses[k]`` (with ``messages[k]``), for every
+        k in order: what ``transition`` does for one status, for a batch whose statuses differ
+        (an agent's STARTING, RUNNING and FINISHED of many tasks, interleaved), in one call.
+        Every status is checked first: an unknown one raises UnknownStatusError and nothing
+        changes. Positions in the effects (kill_unknown, illegal) index the batch."""
+        cdef Py_ssize_t n = len(slots), pos
+        if len(statuses) != n or (messages is not None and len(messages) != n):
+            raise ValueError(f"{n} slots, {len(statuses)} statuses, "
+                             f"{n if messages is None else len(messages)} messages")
+        cdef int* tos = <int*>malloc(max(n, 1) * sizeof(int))
+        cdef uint32_t* mids = <uint32_t*>malloc(max(n, 1) * sizeof(uint32_t))
+        cdef Out out
+        cdef list deleted = []
+        cdef object m, last_m = None
+        cdef uint32_t last_mid = 0
+        cdef int64_t[::1] view
+        _out_init(&out)
+        try:
+            if tos == NULL or mids == NULL:
+                raise MemoryError()
+            for pos in range(n):
+                tos[pos] = _check_status(statuses[pos])
+            for pos in range(n):
+                m = None if messages is None else messages[pos]
+                if m is not last_m:  # runs of one message (often None): interned once
+                    last_m, last_mid = m, self.intern_message(m)
+                mids[pos] = last_mid
+            self._reserve_events(self._ev_n + n)
+            if isinstance(slots, pyarray.array) and slots.typecode == "q":
+                view = slots
+                for pos in range(n):
+                    self._apply(view[pos], tos[pos], now_ms, mids[pos], pos, -1, &out, deleted)
+            else:
+                for pos in range(n):
+                    self._apply(slots[pos], tos[pos], now_ms, mids[pos], pos, -1, &out, deleted)
+            return self._finish(&out, deleted)
+        finally:
+            _out_free(&out)
+            free(tos)
+            free(mids)
 
     def assign(self, slots, hosts, int64_t now_ms, message=None):
         """PENDING -> ASSIGNED for each slot, onto the host at the same position."""
