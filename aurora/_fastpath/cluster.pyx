@@ -294,18 +294,28 @@ cdef class Cluster:
         self._adjust(host, cpu_milli, ram_mb, disk_mb, gpus, ports)
 
     cdef int _adjust(self, int host, int cpu, int ram, int disk, int gpus, int ports) except -1:
-        deltas = (cpu, ram, disk, gpus, ports)
-        self._check_host(host)
-        cols = ((self.cpu_free, self.cpu_total, "cpu"), (self.ram_free, self.ram_total, "ram"),
-                (self.disk_free, self.disk_total, "disk"), (self.gpu_free, self.gpu_total, "gpus"),
-                (self.port_free, self.port_total, "ports"))
-        for (free, total, name), d in zip(cols, deltas, strict=True):
-            if not 0 <= free[host] + d <= total[host]:
+        # Typed column access: this runs for every task that ends (its resources go back).
+        if not 0 <= host < len(self.hostnames):
+            raise IndexError(f"unknown host id {host}")
+        cdef int* free[5]
+        cdef int* total[5]
+        cdef int delta[5]
+        cdef int k
+        free[0], total[0], delta[0] = self.cpu_free.data.as_ints, self.cpu_total.data.as_ints, cpu
+        free[1], total[1], delta[1] = self.ram_free.data.as_ints, self.ram_total.data.as_ints, ram
+        free[2], total[2], delta[2] = (self.disk_free.data.as_ints, self.disk_total.data.as_ints,
+                                       disk)
+        free[3], total[3], delta[3] = self.gpu_free.data.as_ints, self.gpu_total.data.as_ints, gpus
+        free[4], total[4], delta[4] = (self.port_free.data.as_ints, self.port_total.data.as_ints,
+                                       ports)
+        for k in range(5):
+            if not 0 <= <long long>free[k][host] + delta[k] <= total[k][host]:
                 raise ValueError(
-                    f"host {self.hostnames[host]!r}: {name} would become {free[host] + d} "
-                    f"(free {free[host]}, total {total[host]})")
-        for (free, _, _), d in zip(cols, deltas, strict=True):
-            free[host] += d
+                    f"host {self.hostnames[host]!r}: {RESOURCE_NAMES[k]} would become "
+                    f"{free[k][host] + delta[k]} (free {free[k][host]}, total {total[k][host]})")
+        for k in range(5):
+            free[k][host] += delta[k]
+        return 0
 
     def resize(self, host: int, cpu_milli: int, ram_mb: int, disk_mb: int, gpus: int = 0,
                port_ranges: Iterable[tuple[int, int]] | None = None) -> None:

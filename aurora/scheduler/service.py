@@ -440,13 +440,8 @@ class Scheduler:
             if n:
                 chosen = list(islice(group.tasks, n))
                 eff = self.table.assign(chosen, placement.hosts, now)
-                names = sorted(config.resources.ports)
-                for i, s in enumerate(chosen):
-                    h = placement.hosts[i]
-                    ports = placement.ports[i] if placement.ports else ()
-                    self._hold(s, h, taken=True, ports=ports)
-                    launches.append(self._launch(s, h, config, dict(zip(names, ports,
-                                                                         strict=True))))
+                self._placed(chosen, placement.hosts, placement.ports, cid, job, config,
+                             launches)
                 self.groups.remove(cid, chosen)
                 total.merge(eff)
                 placed_total += n
@@ -460,17 +455,34 @@ class Scheduler:
             self.apply(total, after=lambda: self.backend.launch(launches))
         return placed_total
 
-    def _launch(self, slot: int, host: int, config: object, ports: dict[str, int]) -> Launch:
-        row = self.table.row(slot)
-        res = self._resources(row[3])
-        name = self.host_names[host]
-        info = self.hosts.get(name)
+    def _placed(self, slots: Sequence[int], hosts: Sequence[int],
+                ports: Sequence[tuple[int, ...]] | None, cid: int, job: int, config: Any,
+                launches: list[Launch]) -> None:
+        """Tasks of one group just assigned (the matcher took their resources): hold what they
+        take until they end, and add their launches. What they share (resources, executor
+        data, port names, job) is looked up once for the group."""
+        res = self._resources(cid)
+        cpu, ram, disk, gpus, _ = res
         executor = getattr(config, "executor_config", None)
-        return Launch(task_id=self.table.task_id(slot), hostname=name,
-                      agent_id=info.agent_id if info else name, instance=row[2],
-                      cpu_milli=res[0], ram_mb=res[1], disk_mb=res[2], gpus=res[3],
-                      ports=ports, executor_data=executor.data if executor else "",
-                      job=self.jobs.job_names[row[1]])
+        data = executor.data if executor else ""
+        names = sorted(config.resources.ports)
+        job_name = self.jobs.job_names[job]
+        table, host_names, infos = self.table, self.host_names, self.hosts
+        held_map, task_ports = self.held, self.task_ports
+        for i, s in enumerate(slots):
+            h = hosts[i]
+            given = ports[i] if ports else ()
+            held_map[s] = Held(h, job, res, given)
+            if given:
+                task_ports[s] = given
+            name = host_names[h]
+            info = infos.get(name)
+            launches.append(Launch(
+                task_id=table.task_id(s), hostname=name,
+                agent_id=info.agent_id if info else name, instance=table.row(s)[2],
+                cpu_milli=cpu, ram_mb=ram, disk_mb=disk, gpus=gpus,
+                ports=dict(zip(names, given, strict=True)) if names else {},
+                executor_data=data, job=job_name))
 
     # ------------------------------------------------------------------ loop
     async def run(self, stop: asyncio.Event, *, cycle_ms: int = 20) -> None:
