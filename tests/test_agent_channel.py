@@ -475,6 +475,35 @@ def test_an_acknowledgement_rides_on_the_next_launch_or_goes_alone_after_the_del
     run(main())
 
 
+def test_an_ack_not_held_goes_at_once_and_an_older_epochs_goes_first_alone() -> None:
+    async def main() -> None:
+        s, a, close = await pair(auto_ack=False)
+        try:
+            await until(lambda: bool(s.registered))
+            s.ep._ack_delay = 10.0  # held acks would wait 10 s for a launch
+            a.report(updates(3))
+            await until(lambda: len(s.received) == 3)
+            tokens = [u.ack for u in s.received if u.ack is not None]
+            s.ep.ack(tokens)  # held: nothing goes yet
+            await asyncio.sleep(0.05)
+            assert len(a.unacked) == 3 and b"agent-1" in s.ep._held_acks
+            a.report(updates(1, start=3))
+            await until(lambda: len(s.received) == 4)
+            s.ep.ack([s.received[-1].ack], hold=False)  # at once, with what was held
+            await until(lambda: not a.unacked, timeout=1.0)
+            assert not s.ep._held_acks and s.ep._ack_timer is None
+            # A held ack of an agent's older incarnation goes on its own, before the new one.
+            out = s.ep.stats.messages_out
+            s.ep._held_acks[b"agent-1"] = (1, [(1, 1)])
+            s.ep.ack([AckToken(b"agent-1", 2, 1, 2)])
+            assert s.ep.stats.messages_out == out + 1
+            assert s.ep._held_acks == {b"agent-1": (2, [(1, 2)])}
+        finally:
+            await close()
+
+    run(main())
+
+
 def test_launches_to_many_agents_go_in_one_burst_and_a_missing_one_is_reported() -> None:
     async def main() -> None:
         got: dict[str, list[str]] = {"agent-1": [], "agent-2": []}

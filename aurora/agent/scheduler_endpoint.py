@@ -229,44 +229,39 @@ class SchedulerEndpoint(Endpoint):
     def ack(self, tokens: Iterable[object], *, hold: bool = True) -> None:
         """These updates are persisted: tell their agents (one Ack per agent epoch), at once or,
         with ``ack_delay`` and ``hold``, with the next launch to the agent if one goes out in
-        that time."""
-        by_peer: dict[tuple[bytes, int], list[tuple[int, int]]] = {}
+        that time. (At once: every held acknowledgement goes along, theirs and the others'.)"""
+        held, peers = self._held_acks, self.peers
+        stale_ids: list[bytes] = []
+        stale: list[bytes] = []
         for tok in tokens:
-            if isinstance(tok, AckToken):
-                by_peer.setdefault((tok.peer, tok.epoch), []).append((tok.lo, tok.hi))
-        held = self._held_acks
-        now = not hold or self._ack_delay <= 0 or self._loop is None
-        identities: list[bytes] = []
-        payloads: list[bytes] = []
-        for (identity, epoch), ranges in by_peer.items():
-            peer = self.peers.get(identity)
+            if type(tok) is not AckToken:
+                continue
+            identity, epoch, lo, hi = tok
+            peer = peers.get(identity)
             if peer is not None and peer.register.epoch == epoch:
-                for lo, hi in ranges:
-                    peer.acked.add(max(lo, peer.floor), hi)
+                floor = peer.floor
+                peer.acked.add(lo if lo > floor else floor, hi)
             waiting = held.get(identity)
-            if waiting is not None and (now or waiting[0] != epoch):
-                del held[identity]
-                if waiting[0] == epoch:  # what waited goes along
-                    ranges = [*waiting[1], *ranges]
-                else:
-                    identities.append(identity)
-                    payloads.append(encode(Ack(waiting[0], 0, merge_ranges(waiting[1]))))
-                waiting = None
-            if now:
-                identities.append(identity)
-                payloads.append(encode(Ack(epoch, 0, merge_ranges(ranges))))
-            elif waiting is None:
-                held[identity] = (epoch, ranges)
-            else:
-                waiting[1].extend(ranges)
-        if payloads:
-            self._send_many(identities, payloads)
-        if held and self._ack_timer is None and self._loop is not None:
+            if waiting is None:
+                held[identity] = (epoch, [(lo, hi)])
+            elif waiting[0] == epoch:
+                waiting[1].append((lo, hi))
+            else:  # what waited is an older incarnation's: it goes first, on its own
+                stale_ids.append(identity)
+                stale.append(encode(Ack(waiting[0], 0, merge_ranges(waiting[1]))))
+                held[identity] = (epoch, [(lo, hi)])
+        if stale:
+            self._send_many(stale_ids, stale)
+        if not hold or self._ack_delay <= 0 or self._loop is None:
+            self.flush_acks()
+        elif held and self._ack_timer is None:
             self._ack_timer = self._loop.call_later(self._ack_delay, self.flush_acks)
 
     def flush_acks(self) -> None:
         """Send every held acknowledgement now."""
-        self._ack_timer = None
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
         held, self._held_acks = self._held_acks, {}
         if held:
             self._send_many(list(held), [encode(Ack(epoch, 0, merge_ranges(ranges)))
@@ -340,18 +335,25 @@ class SchedulerEndpoint(Endpoint):
             self.stats.malformed += 1
 
     def _status(self, peer: _Peer, batch: StatusBatch) -> None:
-        if batch.low > peer.floor:
-            peer.floor = batch.low
-            peer.seen.discard_below(batch.low)
-            peer.acked.discard_below(batch.low)
-        n = len(batch.updates)
+        low, floor = batch.low, peer.floor
+        if low > floor:
+            peer.floor = floor = low
+            peer.seen.discard_below(low)
+            peer.acked.discard_below(low)
+        updates = batch.updates
+        n = len(updates)
         if not n:
             return
-        first, last = batch.first_seq, batch.first_seq + n - 1
+        first = batch.first_seq
+        last = first + n - 1
         identity, epoch = peer.identity, batch.epoch
-        fresh = peer.seen.missing(max(first, peer.floor), last)
+        fresh = peer.seen.missing(first if first > floor else floor, last)
+        if len(fresh) == 1 and fresh[0] == (first, last):  # the usual case: all of it is new
+            peer.seen.add(first, last)
+            self._batch.extend(updates)
+            self._tokens.append(AckToken(identity, epoch, first, last))
+            return
         new = 0
-        updates = batch.updates
         for lo, hi in fresh:
             peer.seen.add(lo, hi)
             new += hi - lo + 1
