@@ -24,7 +24,15 @@ from collections.abc import Iterator, Sequence
 from itertools import repeat
 from pathlib import Path
 
-from rocksdict import AccessType, Checkpoint, Options, Rdict, WriteBatch, WriteOptions
+from rocksdict import (
+    AccessType,
+    Checkpoint,
+    MemtableFactory,
+    Options,
+    Rdict,
+    WriteBatch,
+    WriteOptions,
+)
 
 from aurora.scheduler.records import (
     FAMILIES,
@@ -49,15 +57,34 @@ class DataDirLocked(StorageError):
     """Another scheduler holds the data directory."""
 
 
+# Column families written on every commit and read only at start-up, by replay and by the
+# crash test (whole-family scans, never point lookups while serving): their memtable is a
+# vector, appended to in O(1) and sorted once when scanned or flushed, instead of RocksDB's
+# skip list, whose inserts chase pointers across the whole memtable. Measured here: 3.0 ->
+# 1.6 us of writer CPU per row (600-row batches); in one-off-real the scheduler's commits
+# went from 7.3-7.6 to 6.2 us per task; reopening after a SIGKILL with 300,000 rows in the
+# log took the same time. A vector memtable takes no concurrent writers: there is one.
+_WRITE_MOSTLY = ("log", "tasks")
+
+
 def _options() -> Options:
     opt = Options(raw_mode=True)
     opt.create_if_missing(True)
     opt.create_missing_column_families(True)
+    opt.set_allow_concurrent_memtable_write(False)
+    return opt
+
+
+def _family_options(name: str) -> Options:
+    opt = Options(raw_mode=True)
+    if name in _WRITE_MOSTLY:
+        opt.set_allow_concurrent_memtable_write(False)
+        opt.set_memtable_factory(MemtableFactory.vector())
     return opt
 
 
 def _open(path: Path, read_only: bool = False) -> Rdict:
-    families = {name: Options(raw_mode=True) for name in FAMILIES}
+    families = {name: _family_options(name) for name in FAMILIES}
     access = AccessType.read_only() if read_only else AccessType.read_write()
     return Rdict(str(path), options=_options(), column_families=families, access_type=access)
 
