@@ -225,6 +225,31 @@ def test_interleaved_updates_of_many_tasks_apply_in_each_tasks_order(tmp_path: P
 
     asyncio.run(scenario())
 
+def test_a_task_that_ends_makes_room_for_a_waiting_one_in_the_same_write(tmp_path: Path,
+                                                                           impl: str) -> None:
+    """No scheduling cycle in between: the update that frees a host places the task waiting
+    for one, and both are written together before the launch goes out."""
+    async def scenario() -> None:
+        clock = Clock()
+        sched, backend = await boot(tmp_path, impl, clock)
+        big = TaskConfig(job=KEY, owner=Identity("www-data"), resources=Resources(4.0, 1024, 1024))
+        ids = await actions.create_job(sched, big, 5)  # four hosts of 4 CPUs: one waits
+        assert sched.schedule_once() == 4
+        await sched.committer.commit([])
+        first = [launch.task_id for launch in backend.launched]
+        [waiting] = set(ids) - set(first)
+        seq, commits = sched.storage.last_seq, sched.storage.commits
+        sched.status_updates([StatusUpdate(first[0], int(S.FINISHED), clock())])
+        await sched.committer.commit([])
+        assert [launch.task_id for launch in backend.launched][4:] == [waiting]
+        assert sched.storage.last_seq == seq + 2  # the update and the placement ...
+        assert sched.storage.commits == commits + 1  # ... in one write
+        assert backend.seq_at_launch[-1] == sched.storage.last_seq
+        sched.storage.close()
+
+    asyncio.run(scenario())
+
+
 def test_an_ended_task_keeps_its_assigned_ports(tmp_path: Path, impl: str) -> None:
     """As Aurora's assignedPorts: the stored row of a FAILED task still names its ports, and
     so does the row after a restart; the port itself goes back to the host."""

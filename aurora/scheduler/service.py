@@ -385,6 +385,11 @@ class Scheduler:
         for i in range(0, n, STATUS_BATCH):
             self._status_batch(updates[i:i + STATUS_BATCH],
                                tokens if i + STATUS_BATCH >= n else ())
+        if self._capacity_freed:
+            # Tasks ended: place what waits now, so that the placements share the write of
+            # the updates that freed the room (one commit to wait for between a task's end
+            # and its successor's launch, not two).
+            self.schedule_once()
 
     def _status_batch(self, batch: Sequence[StatusLike], tokens: Sequence[object]) -> None:
         self.stats.status_updates += len(batch)
