@@ -250,6 +250,32 @@ def test_a_task_that_ends_makes_room_for_a_waiting_one_in_the_same_write(tmp_pat
     asyncio.run(scenario())
 
 
+def test_the_run_loop_places_new_tasks_without_waiting_for_its_cycle(tmp_path: Path,
+                                                                    impl: str) -> None:
+    """New tasks wake the loop's next cycle (after the minimum gap), not the cycle's timer."""
+    async def scenario() -> None:
+        clock = Clock()
+        storage = Storage(tmp_path)
+        backend = FakeBackend(storage)
+        sched = Scheduler(storage, backend, clock, Settings(impl=impl, seed=7))
+        restore(sched)
+        stop = asyncio.Event()
+        runner = asyncio.create_task(sched.run(stop, cycle_ms=60_000, min_gap_ms=50))
+        await asyncio.sleep(0.1)  # the first cycle ran: the next is a minute away
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        ids = await actions.create_job(sched, config(), 2)
+        while len(backend.launched) < 2:
+            assert loop.time() - t0 < 5.0, "the new tasks waited for the cycle's timer"
+            await asyncio.sleep(0.005)
+        assert sorted(launch.task_id for launch in backend.launched) == sorted(ids)
+        stop.set()
+        sched.wake_cycle()  # ends the minute-long wait: the loop sees STOP and returns
+        await asyncio.wait_for(runner, 2.0)
+
+    asyncio.run(scenario())
+
+
 def test_an_ended_task_keeps_its_assigned_ports(tmp_path: Path, impl: str) -> None:
     """As Aurora's assignedPorts: the stored row of a FAILED task still names its ports, and
     so does the row after a restart; the port itself goes back to the host."""

@@ -42,6 +42,7 @@ async def create_job(sched: Scheduler, config: TaskConfig, instances: int,
     ops.append(sched.jobs.put(Job(key, cid, instances)))
     eff = sched.table.insert(cid, range(instances), sched.clock_ms())
     sched.groups.add(cid, eff.created)
+    sched.wake_cycle()
     ops += sched.ops_for(eff)
     await sched.committer.commit(ops)
     return [sched.table.task_id(s) for s in eff.created]
@@ -61,6 +62,7 @@ async def add_instances(sched: Scheduler, key: JobKey, instances: Iterable[int])
     _check_quota(sched, sched.jobs.configs[job.config], len(wanted))
     eff = sched.table.insert(job.config, wanted, sched.clock_ms())
     sched.groups.add(job.config, eff.created)
+    sched.wake_cycle()
     job.instances = new_count
     await sched.committer.commit([sched.jobs.put(job), *sched.ops_for(eff)])
     return [sched.table.task_id(s) for s in eff.created]

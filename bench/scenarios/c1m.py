@@ -3,7 +3,8 @@ scheduler's whole path, until every task is RUNNING.
 
 One process, one uvloop event loop, as the daemon runs: jobs are created with
 ``actions.create_job`` (what the Thrift API's createJob does), by a few concurrent clients; the
-service's own loop (``Scheduler.run``, the daemon's 20 ms cycle) matches pending groups, every
+service's own loop (``Scheduler.run`` with the daemon's cycle: 100 ms, sooner when tasks
+arrive, at most every 20 ms) matches pending groups, every
 change is one transaction group-committed to RocksDB (``Storage(sync=True)``: the WAL is fsynced
 for every group, on the committer's thread, the daemon's default), launches go to the ``sim``
 backend only after the commit, and the sim's STARTING and RUNNING updates come back in batches of
@@ -68,7 +69,6 @@ ZONES = 3
 HOSTS_PER_RACK = 2
 SEED = 1
 CLIENTS = 4  # concurrent API clients creating jobs
-CYCLE_MS = 20  # the daemon's scheduling cycle (Scheduler.run's default)
 SAMPLE_JOBS = 20  # constrained jobs checked independently, per kind
 ROLE = "c1m"
 
@@ -301,7 +301,7 @@ async def run_to_running(data_dir: str, shape: Shape, impl: str, *, sync: bool =
     if instrumented:
         instrument(sched, sim, sections)
     stop = asyncio.Event()
-    runner = asyncio.create_task(sched.run(stop, cycle_ms=CYCLE_MS))
+    runner = asyncio.create_task(sched.run(stop))  # the daemon's cycle
     try:
         while sched.cluster.host_count < shape.hosts or sim._sink is None:
             await asyncio.sleep(0.01)

@@ -213,7 +213,7 @@ def child_main(t_python: float) -> None:
 
     sched.schedule_once = first_cycle  # type: ignore[method-assign]
     try:
-        uvloop.run(sched.run(stop, cycle_ms=c1m.CYCLE_MS))
+        uvloop.run(sched.run(stop))
     finally:
         storage.close()
     print(json.dumps({"python": t_python, "imports": t_imports, "open": t_open,
