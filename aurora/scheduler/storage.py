@@ -62,8 +62,8 @@ class DataDirLocked(StorageError):
 # vector, appended to in O(1) and sorted once when scanned or flushed, instead of RocksDB's
 # skip list, whose inserts chase pointers across the whole memtable. Measured here: 3.0 ->
 # 1.6 us of writer CPU per row (600-row batches); in one-off-real the scheduler's commits
-# went from 7.3-7.6 to 6.2 us per task; reopening after a SIGKILL with 300,000 rows in the
-# log took the same time. A vector memtable takes no concurrent writers: there is one.
+# went from 7.3-7.6 to 6.2 us per task; reopening after a SIGKILL with 300,000 task rows in
+# the WAL took the same time. A vector memtable takes no concurrent writers: there is one.
 _WRITE_MOSTLY = ("log", "tasks")
 
 
