@@ -21,7 +21,6 @@ from aurora.agent.endpoint import (
     new_epoch,
     now_ms,
     send_each,
-    send_frames,
 )
 from aurora.agent.protocol import (
     Ack,
@@ -158,20 +157,7 @@ class SchedulerEndpoint(Endpoint):
     # -- sending ---------------------------------------------------------------------------
 
     def _send(self, identity: bytes, msg: Message) -> bool:
-        if self._sync is None:
-            return False
-        try:
-            send_frames(self._sync, identity, encode(msg))
-            self.stats.messages_out += 1
-            peer = self.peers.get(identity)
-            if peer is not None:
-                peer.last_sent = time.monotonic()
-            self._kick()
-            return True
-        except zmq.ZMQError as e:  # EHOSTUNREACH (unknown peer) or EAGAIN (high-water mark)
-            log.debug("send to %r dropped: %s", identity, e)
-            self.stats.send_dropped += 1
-            return False
+        return not self._send_many([identity], [encode(msg)])
 
     def _send_many(self, identities: Sequence[bytes], payloads: Sequence[bytes]) -> list[int]:
         """Send encoded messages in one burst (:func:`send_each`); returns the positions of
@@ -182,8 +168,8 @@ class SchedulerEndpoint(Endpoint):
         sent = len(payloads) - len(failed)
         self.stats.messages_out += sent
         self.stats.send_dropped += len(failed)
-        if failed:
-            log.debug("%d sends dropped (unknown peer or high-water mark)", len(failed))
+        if failed:  # EHOSTUNREACH (unknown peer) or EAGAIN (high-water mark)
+            log.debug("sends dropped: %r", [identities[i] for i in failed])
         now, peers = time.monotonic(), self.peers
         for identity in identities:
             peer = peers.get(identity)

@@ -290,17 +290,16 @@ class Scheduler:
                                                 len(r.ports))
         return res
 
-    def _hold(self, slot: int, host: int, taken: bool = False,
-              ports: tuple[int, ...] = ()) -> None:
+    def _hold(self, slot: int, host: int, ports: tuple[int, ...] = ()) -> None:
+        """A restored task takes its resources on HOST again (if they still fit)."""
         row = self.table.row(slot)
         res = self._resources(row[3])
-        if not taken:
-            try:
-                self.cluster.consume(host, *res)
-            except ValueError as exc:  # the agent came back smaller: count what fits
-                log.error("task %s on %s: %s", self.table.task_id(slot), host, exc)
-                return
-            self.cluster.task_started(row[1], host)
+        try:
+            self.cluster.consume(host, *res)
+        except ValueError as exc:  # the agent came back smaller: count what fits
+            log.error("task %s on %s: %s", self.table.task_id(slot), host, exc)
+            return
+        self.cluster.task_started(row[1], host)
         self.held[slot] = Held(host, row[1], res, ports)
         if ports:
             self.task_ports[slot] = ports
